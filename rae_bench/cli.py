@@ -1,0 +1,264 @@
+"""``rae-bench``: the commands the Snakemake rules call, usable by hand.
+
+    rae-bench train --dataset mnist --model rae_l2 --out results/mnist/rae_l2/seed0
+    rae-bench train-classifier --dataset mnist --out results/mnist/features/classifier/classifier.pt
+    rae-bench reference-stats --dataset mnist --extractor classifier --n 2000 --out ...npz
+    rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
+    rae-bench evaluate --model-path ... --sampler-path ... --reference ... --out-dir ...
+    rae-bench table --name table3 --csv tables/table3.csv --tex tables/table3.tex
+
+Settings come from ``--config`` files (default ``config/config.yaml``); the
+workflow passes the few resolved values a job needs as JSON instead
+(``--run-config``, ``--spec``) so that a job reruns only when they change.
+A :class:`RaeBenchError` prints one line and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ConfigError, RaeBenchError
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]}") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", default=None, metavar="FILE",
+                   help="workflow config file(s), merged in order (default: config/config.yaml)")
+    p.add_argument("--settings", help="JSON with the config's data/device/feature settings (what the workflow passes)")
+    p.add_argument("--data-root", help="data root (else RAE_BENCH_DATA, else data_root in config)")
+    p.add_argument("--cache-dir", help="writable folder for extracted/preprocessed data (else cache_dir in config)")
+    p.add_argument("--download", action="store_true", default=None, help="allow downloads when online")
+    p.add_argument("--no-verify", action="store_true", help="skip checksum verification of data files")
+    p.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
+    """Settings: the workflow's ``--settings`` JSON, else ``--config`` files, else config/config.yaml."""
+    from .config import DEFAULT_CONFIG, load_config
+
+    if getattr(args, "settings", None):
+        return _json_arg(args.settings)
+    files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
+    return load_config(files) if files else {}
+
+
+def _source(args: argparse.Namespace, cfg: dict[str, Any]):
+    from .data import DataSource
+
+    return DataSource.from_config(
+        data_root=args.data_root or cfg.get("data_root", "data"),
+        cache=args.cache_dir or cfg.get("cache_dir", "results/cache"),
+        download=bool(args.download if args.download is not None else cfg.get("download", False)),
+        verify=not args.no_verify and bool(cfg.get("verify_checksums", True)),
+    )
+
+
+def _device(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
+    return str(args.device or cfg.get("device", "auto"))
+
+
+def _setup(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .config import resolve_run
+    from .train import train
+
+    cfg = _config(args, required=args.run_config is None)
+    if args.run_config is not None:
+        run = _json_arg(args.run_config)
+    else:
+        if not args.dataset or not args.model:
+            raise ConfigError("train needs --dataset and --model (or --run-config JSON)")
+        run = resolve_run(cfg, args.dataset, args.model, args.seed)
+    every = args.checkpoint_every or int(cfg.get("checkpoint_every", 500))
+    result = train(run, args.out, _source(args, cfg), device=_device(args, cfg), threads=args.threads,
+                   progress=not args.quiet, checkpoint_every=every)
+    print(json.dumps(result))
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> None:
+    from .config import dataset_entry
+    from .data import load, load_labels
+    from .metrics import evaluate_classifier, save_classifier, train_classifier
+    from .train import pick_device
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    spec = _json_arg(args.spec) if args.spec else {
+        "source": dataset_entry(cfg, args.dataset)["source"], "options": dataset_entry(cfg, args.dataset).get("options", {}),
+        **cfg.get("features", {}).get("classifier", {})}
+    src = _source(args, cfg)
+    images = load(spec["source"], "train", src, spec.get("options"))
+    labels = load_labels(spec["source"], "train", src, spec.get("options"))
+    multilabel = labels.dtype.is_floating_point
+    model = train_classifier(images, labels, multilabel=multilabel, epochs=int(spec.get("epochs", 3)),
+                             batch_size=int(spec.get("batch_size", 128)), lr=float(spec.get("lr", 1e-3)),
+                             seed=int(spec.get("seed", 0)), device=pick_device(_device(args, cfg)))
+    test_x = load(spec["source"], "test", src, spec.get("options"))
+    test_y = load_labels(spec["source"], "test", src, spec.get("options"))
+    quality = evaluate_classifier(model, test_x, test_y, multilabel)
+    save_classifier(model, args.out, {"source": spec["source"], "test": quality})
+    print(json.dumps(quality))
+
+
+def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
+    from .metrics import build_extractor
+
+    feats = cfg.get("features", {})
+    return build_extractor(name, classifier_path=args.classifier, inception_weights=feats.get("inception_weights"),
+                           download=bool(cfg.get("download", False)), device=_device(args, cfg),
+                           batch_size=int(feats.get("batch_size", 100)))
+
+
+def cmd_reference_stats(args: argparse.Namespace) -> None:
+    from .config import dataset_entry
+    from .evaluate import test_subset
+    from .metrics import extract_features, reference_stats
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    ds = _json_arg(args.dataset_spec) if args.dataset_spec else {"dataset": args.dataset, **dataset_entry(cfg, args.dataset)}
+    extractor = _extractor(args.extractor, args, cfg)
+    test = test_subset(ds, _source(args, cfg), args.n)
+    reference_stats(Path(args.out), lambda: extract_features(extractor, test))
+
+
+def cmd_fit_sampler(args: argparse.Namespace) -> None:
+    from .evaluate import fit_sampler
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    params = _json_arg(args.params) if args.params else cfg.get("samplers", {}).get(args.sampler, {})
+    fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+    from .metrics import extract_features
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    extractor = _extractor(args.extractor, args, cfg)
+    metrics = evaluate(args.model_path, args.sampler_path, args.out_dir,
+                       extractor=lambda x: extract_features(extractor, x), extractor_name=args.extractor,
+                       reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
+                       device=_device(args, cfg))
+    print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
+
+
+def table_spec(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a table needs from the workflow config (also used by the Snakemake rule)."""
+    from .config import extractor_for, n_samples_for
+
+    tables = cfg.get("tables", {})
+    if name not in tables:
+        raise ConfigError(f"table '{name}' is not in the config; configured tables: {', '.join(tables) or 'none'}")
+    spec = dict(tables[name])
+    spec["seeds"] = list(cfg.get("seeds", [0]))
+    spec["extractors"] = {ds: extractor_for(cfg, ds) for ds in spec["datasets"]}
+    spec["n_samples"] = {ds: n_samples_for(cfg, ds) for ds in spec["datasets"]}
+    spec["paper_columns"] = {ds: cfg["datasets"][ds].get("paper_column", ds) for ds in spec["datasets"]}
+    return spec
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from .report.tables import write_table
+
+    spec = _json_arg(args.spec) if args.spec else table_spec(_config(args, required=True), args.name)
+    df = write_table(args.name, spec, args.results, args.csv, args.tex)
+    print(f"wrote {args.csv} and {args.tex} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rae-bench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one (dataset, model, seed) run; resumes from its checkpoint")
+    _add_common(p)
+    p.add_argument("--dataset")
+    p.add_argument("--model", help="a name under models: in the config")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-config", help="resolved run config as JSON (what the workflow passes)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--out", required=True, help="run folder, e.g. results/mnist/rae_l2/seed0")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-classifier", help="train the feature classifier of a dataset")
+    _add_common(p)
+    p.add_argument("--dataset")
+    p.add_argument("--spec", help="JSON {source, options, epochs, batch_size, lr, seed}")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser("reference-stats", help="Gaussian statistics of the first N test items' features")
+    _add_common(p)
+    p.add_argument("--dataset")
+    p.add_argument("--dataset-spec", help="JSON {dataset, source, options}")
+    p.add_argument("--extractor", required=True)
+    p.add_argument("--classifier", help="classifier.pt for the classifier extractor")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_reference_stats)
+
+    p = sub.add_parser("fit-sampler", help="fit an ex-post sampler on a trained model's training codes")
+    _add_common(p)
+    p.add_argument("--model-path", required=True)
+    p.add_argument("--sampler", required=True)
+    p.add_argument("--params", help="sampler parameters as JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_fit_sampler)
+
+    p = sub.add_parser("evaluate", help="Rec./Gen. FID of a (model, sampler) pair -> metrics.json")
+    _add_common(p)
+    p.add_argument("--model-path", required=True)
+    p.add_argument("--sampler-path", required=True)
+    p.add_argument("--extractor", required=True)
+    p.add_argument("--classifier")
+    p.add_argument("--reference", required=True)
+    p.add_argument("--n-samples", type=int, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("table", help="write a table as CSV and LaTeX from metrics.json files")
+    p.add_argument("--config", action="append", default=None, metavar="FILE")
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", help="table spec as JSON (what the workflow passes)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--tex", required=True)
+    p.set_defaults(func=cmd_table)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except RaeBenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Config files -> validated dicts -> one resolved config per training run.
+
+The workflow config (``config/*.yaml``) names datasets, runs (a registered
+model plus its hyper-parameters), samplers and tables. A *run config* is what
+one training needs and nothing else, so changing a table row or another
+model's settings never invalidates a trained model:
+
+    training defaults <- dataset.training <- run.training <- run.datasets[ds].training
+    run.params <- run.datasets[ds].params
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError, unknown_name
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Recursive dict update (what Snakemake does with several --configfile): lists are replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(paths: Iterable[str | os.PathLike[str]], validate: bool = True) -> dict[str, Any]:
+    cfg: dict[str, Any] = {}
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file {p} not found; pass an existing file (e.g. config/config.yaml)")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"config file {p}{where} is not valid YAML; fix the syntax there") from None
+        cfg = deep_merge(cfg, loaded)
+    if validate:
+        validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: Mapping[str, Any]) -> None:
+    """Check ``cfg`` against the workflow's JSON schema and the cross-references between sections."""
+    if SCHEMA_PATH.exists():
+        import jsonschema
+
+        schema = yaml.safe_load(SCHEMA_PATH.read_text())
+        errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(cfg), key=lambda e: list(e.path))
+        if errors:
+            err = errors[0]
+            where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+            raise ConfigError(f"config value at '{where}' is invalid: {err.message}; see {SCHEMA_PATH.name}")
+    check_references(cfg)
+
+
+def check_references(cfg: Mapping[str, Any]) -> None:
+    """Names used in tables must exist in their sections, and models/samplers in the registries."""
+    from .models import MODELS
+    from .samplers import SAMPLERS
+
+    for run_name, run in cfg.get("models", {}).items():
+        if run["model"] not in MODELS:
+            raise unknown_name("model", run["model"], tuple(MODELS))
+    for sampler in cfg.get("samplers", {}):
+        if sampler not in SAMPLERS:
+            raise unknown_name("sampler", sampler, tuple(SAMPLERS))
+    for table, spec in cfg.get("tables", {}).items():
+        for ds in spec["datasets"]:
+            if ds not in cfg.get("datasets", {}):
+                raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
+        for row in spec["rows"]:
+            if row["model"] not in cfg.get("models", {}):
+                raise unknown_name("model", row["model"], tuple(cfg.get("models", {})))
+            if row["sampler"] not in cfg.get("samplers", {}):
+                raise unknown_name("sampler", row["sampler"], tuple(cfg.get("samplers", {})))
+
+
+def dataset_entry(cfg: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    datasets = cfg.get("datasets", {})
+    if dataset not in datasets:
+        raise unknown_name("dataset", dataset, tuple(datasets))
+    return dict(datasets[dataset])
+
+
+def run_entry(cfg: Mapping[str, Any], run: str) -> dict[str, Any]:
+    models = cfg.get("models", {})
+    if run not in models:
+        raise unknown_name("model", run, tuple(models))
+    return dict(models[run])
+
+
+def resolve_run(cfg: Mapping[str, Any], dataset: str, run: str, seed: int) -> dict[str, Any]:
+    """Everything that determines the weights of one training run, as plain JSON data."""
+    ds = dataset_entry(cfg, dataset)
+    entry = run_entry(cfg, run)
+    per_ds = entry.get("datasets", {}).get(dataset, {})
+    training = deep_merge(cfg.get("training", {}), ds.get("training"))
+    training = deep_merge(training, entry.get("training"))
+    training = deep_merge(training, per_ds.get("training"))
+    return {
+        "dataset": dataset,
+        "source": ds["source"],
+        "options": ds.get("options", {}),
+        "n_train": ds.get("n_train"),
+        "run": run,
+        "model": entry["model"],
+        "params": deep_merge(entry.get("params", {}), per_ds.get("params")),
+        "latent_dim": int(per_ds.get("latent_dim", entry.get("latent_dim", ds["latent_dim"]))),
+        "arch": per_ds.get("arch", entry.get("arch", ds.get("arch", cfg.get("arch", "small")))),
+        "seed": int(seed),
+        "training": training,
+    }
+
+
+def config_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def extractor_for(cfg: Mapping[str, Any], dataset: str) -> str:
+    """Feature extractor of a dataset: vectors always use ``raw``."""
+    ds = dataset_entry(cfg, dataset)
+    if ds["source"] == "synthetic":
+        return "raw"
+    return str(ds.get("extractor", cfg.get("features", {}).get("extractor", "classifier")))
+
+
+def n_samples_for(cfg: Mapping[str, Any], dataset: str) -> int:
+    ds = dataset_entry(cfg, dataset)
+    return int(ds.get("n_samples", cfg.get("features", {}).get("n_samples", 10000)))

@@ -1,0 +1,45 @@
+"""Metrics: Fréchet distances over Inception, classifier or raw features.
+
+Import order matters: ``features`` first (the others use its image conversion).
+"""
+from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
+from rae_bench.metrics.features import EXTRACTORS, RawExtractor, build_extractor, extract_features
+from rae_bench.metrics.inception import (
+    FID_WEIGHTS_FILE,
+    InceptionExtractor,
+    build_fid_inception,
+    random_fid_inception_state,
+    resolve_inception_weights,
+)
+from rae_bench.metrics.classifier import (
+    ClassifierExtractor,
+    FeatureClassifier,
+    evaluate_classifier,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+from rae_bench.metrics.reference import load_stats, reference_stats, save_stats
+
+__all__ = [
+    "EXTRACTORS",
+    "FID_WEIGHTS_FILE",
+    "ClassifierExtractor",
+    "FeatureClassifier",
+    "InceptionExtractor",
+    "RawExtractor",
+    "build_extractor",
+    "build_fid_inception",
+    "evaluate_classifier",
+    "extract_features",
+    "frechet_distance",
+    "gaussian_stats",
+    "load_classifier",
+    "load_stats",
+    "random_fid_inception_state",
+    "reference_stats",
+    "resolve_inception_weights",
+    "save_classifier",
+    "save_stats",
+    "train_classifier",
+]

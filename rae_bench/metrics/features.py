@@ -1,0 +1,80 @@
+"""Feature extractors for Fréchet distances: ``inception``, ``classifier``, ``raw``.
+
+Every extractor is a callable ``extractor(batch) -> np.ndarray (N x D)`` with a
+``name``; :func:`extract_features` feeds a whole set through it in batches so
+a uint8 image set is converted to float one batch at a time.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rae_bench.errors import ConfigError, unknown_name
+
+EXTRACTORS = ("inception", "classifier", "raw")
+
+
+def _to_float(batch: torch.Tensor) -> torch.Tensor:
+    """Private stand-in for ``rae_bench.data.to_float`` (same rule)."""
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(255.0)
+    return batch.float()
+
+
+_converter = None
+
+
+def as_float_images(batch) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1]; float -> float32 (``rae_bench.data.to_float``); numpy becomes a tensor."""
+    global _converter
+    if _converter is None:  # resolved lazily: no import cycle with rae_bench.data
+        try:
+            from rae_bench.data import to_float as _converter
+        except ImportError:  # rae_bench.data not (yet) exporting it
+            _converter = _to_float
+    return _converter(torch.as_tensor(batch))
+
+
+class RawExtractor:
+    """The data itself, flattened: ``x.reshape(N, -1)`` as float64 (uint8 is scaled to [0, 1] first)."""
+
+    name = "raw"
+    dim = None
+
+    def __call__(self, x) -> np.ndarray:
+        x = torch.as_tensor(x)
+        x = as_float_images(x) if x.dtype == torch.uint8 else x  # float data keeps its float64 precision
+        return x.detach().reshape(x.shape[0], -1).cpu().numpy().astype(np.float64, copy=False)
+
+
+def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None = None,
+                    inception_weights: str | os.PathLike[str] | None = None, download: bool = False,
+                    device: str | torch.device = "cpu", batch_size: int = 100):
+    """Build the feature extractor called ``name`` (one of :data:`EXTRACTORS`)."""
+    if name == "raw":
+        return RawExtractor()
+    if name == "inception":
+        from rae_bench.metrics.inception import InceptionExtractor
+
+        return InceptionExtractor(inception_weights, download=download, device=device, batch_size=batch_size)
+    if name == "classifier":
+        if classifier_path is None:
+            raise ConfigError("feature extractor 'classifier' needs a classifier file; pass classifier_path (train one with the classifier rule)")
+        from rae_bench.metrics.classifier import ClassifierExtractor
+
+        return ClassifierExtractor(Path(classifier_path), device=device, batch_size=batch_size)
+    raise unknown_name("feature extractor", name, EXTRACTORS)
+
+
+def extract_features(extractor, data, batch_size: int = 500) -> np.ndarray:
+    """Run ``extractor`` over ``data`` (N x ...) in chunks of ``batch_size``; returns N x D numpy."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(data)
+    if n == 0:
+        raise ValueError("extract_features got an empty data set")
+    chunks = [np.asarray(extractor(data[start:start + batch_size])) for start in range(0, n, batch_size)]
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)

@@ -1,0 +1,101 @@
+"""Cached Gaussian statistics of reference (test-set) features, as .npz files.
+
+A file holds ``mu`` (D), ``sigma`` (D x D), ``n`` (number of feature vectors)
+and optional scalar/string metadata; it is written atomically and read with
+``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rae_bench.atomic import atomic_path
+from rae_bench.errors import DataError
+from rae_bench.metrics.frechet import gaussian_stats
+
+_RESERVED = ("mu", "sigma", "n")
+
+
+def _meta_array(value: Any) -> np.ndarray:
+    """A 0-d array: str/int/float/bool as is, anything else as JSON text (no pickle needed)."""
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return np.asarray(value)
+    return np.asarray(json.dumps(value, sort_keys=True, default=str))
+
+
+def save_stats(path: str | os.PathLike[str], mu: np.ndarray, sigma: np.ndarray, n: int, **meta: Any) -> None:
+    """Write ``mu``, ``sigma``, ``n`` and ``meta`` to ``path`` (.npz) atomically."""
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"save_stats: mu {mu.shape} and sigma {sigma.shape} do not match")
+    clash = [k for k in meta if k in _RESERVED]
+    if clash:
+        raise ValueError(f"save_stats: metadata keys {clash} are reserved")
+    arrays = {"mu": mu, "sigma": sigma, "n": np.asarray(int(n), dtype=np.int64)}
+    arrays.update({k: _meta_array(v) for k, v in meta.items()})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:  # a file object: numpy adds no extra suffix
+            np.savez(handle, **arrays)
+
+
+def load_stats_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """All entries of a stats file (``mu``, ``sigma``, ``n``, metadata), validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"reference statistics file '{path}' not found; compute it with: snakemake {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            entries = {k: data[k] for k in data.files}
+        mu = np.asarray(entries["mu"], dtype=np.float64)
+        sigma = np.asarray(entries["sigma"], dtype=np.float64)
+        if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+            raise ValueError(f"mu {mu.shape} / sigma {sigma.shape}")
+    except Exception as exc:
+        raise DataError(
+            f"reference statistics file '{path}' is corrupt or not a stats file ({type(exc).__name__}: {exc}); delete it to recompute"
+            .replace("\n", " ")
+        ) from exc
+    entries["mu"], entries["sigma"] = mu, sigma
+    entries["n"] = int(entries["n"]) if "n" in entries else None
+    for k, v in list(entries.items()):
+        if k not in _RESERVED and isinstance(v, np.ndarray) and v.ndim == 0:
+            entries[k] = v.item()
+    return entries
+
+
+def load_stats(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, sigma)`` from a stats file; missing or corrupt -> DataError naming it."""
+    entries = load_stats_file(path)
+    return entries["mu"], entries["sigma"]
+
+
+def reference_stats(path: str | os.PathLike[str], compute: Callable[[], np.ndarray],
+                    meta: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cached ``(mu, sigma)``: load ``path`` if present, else ``gaussian_stats(compute())``, save, return.
+
+    With ``meta`` (e.g. ``{"extractor": "inception", "dataset": "mnist"}``) the
+    values are stored in the file, and a cached file whose stored values differ
+    is recomputed.  A corrupt cache file is recomputed with a warning.
+    """
+    path = Path(path)
+    meta = dict(meta or {})
+    if path.is_file():
+        try:
+            entries = load_stats_file(path)
+        except DataError as exc:
+            warnings.warn(f"{exc}; recomputing", stacklevel=2)
+        else:
+            stale = [k for k, v in meta.items() if k not in entries or entries[k] != _meta_array(v).item()]
+            if not stale:
+                return entries["mu"], entries["sigma"]
+            warnings.warn(f"reference statistics '{path}' were computed with different {', '.join(stale)}; recomputing", stacklevel=2)
+    features = np.asarray(compute())
+    mu, sigma = gaussian_stats(features)
+    save_stats(path, mu, sigma, features.shape[0], **meta)
+    return mu, sigma

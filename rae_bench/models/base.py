@@ -1,0 +1,109 @@
+"""The interface every model implements, and the registry that names them.
+
+A model is an ``nn.Module`` that owns its nets, its prior and its update rule:
+the trainer only calls ``optimizers`` once and ``train_step`` per batch, so
+models with critics or several optimizers need nothing special from it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, unknown_name
+from ..nets import build_decoder, build_encoder
+
+Optimizers = dict[str, torch.optim.Optimizer]
+
+MODELS: dict[str, type["GenerativeAE"]] = {}
+M = TypeVar("M", bound=type["GenerativeAE"])
+
+
+def register(name: str) -> Callable[[M], M]:
+    """Class decorator: make a model available under ``name`` in config files."""
+    def wrap(cls: M) -> M:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' registered twice")
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+    return wrap
+
+
+def build_model(name: str, data_shape: Sequence[int], latent_dim: int, arch: str,
+                params: Mapping[str, Any] | None = None) -> "GenerativeAE":
+    if name not in MODELS:
+        raise unknown_name("model", name, tuple(MODELS))
+    return MODELS[name](tuple(data_shape), latent_dim, arch, dict(params or {}))
+
+
+def adam(parameters: Any, optim_cfg: Mapping[str, Any], weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam from the ``optim`` block of a run config (lr, betas)."""
+    return torch.optim.Adam(parameters, lr=float(optim_cfg.get("lr", 1e-3)),
+                            betas=tuple(optim_cfg.get("betas", (0.9, 0.999))), weight_decay=weight_decay)
+
+
+class GenerativeAE(nn.Module):
+    """Base class: a deterministic encoder net, a decoder net and an N(0, I) prior.
+
+    Subclasses change the encoder's output size (``enc_factor``), the loss
+    (``loss``) and, where needed, ``train_step``, ``sample_prior`` and
+    ``optimizers``. ``params`` holds the model's hyper-parameters from config.
+    """
+
+    name: ClassVar[str] = ""
+    enc_factor: ClassVar[int] = 1  # encoder outputs enc_factor * latent_dim numbers
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int, arch: str, params: dict[str, Any]) -> None:
+        super().__init__()
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ConfigError(f"model '{self.name}' has no parameter(s) {sorted(unknown)}; "
+                              f"valid: {sorted(self.defaults) or 'none'}")
+        self.params = {**self.defaults, **params}
+        self.data_shape = data_shape
+        self.latent_dim = latent_dim
+        self.is_image = len(data_shape) == 3
+        self.encoder = build_encoder(data_shape, self.enc_factor * latent_dim, arch)
+        self.decoder = build_decoder(data_shape, latent_dim, arch)
+
+    # -- the interface -------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic code of ``x`` (the posterior mean for VAEs)."""
+        return self.encoder(x)[:, : self.latent_dim]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Data-space output: pixels in [0, 1] for images, vectors as they are."""
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.is_image else out
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the model's own prior, N(0, I) unless overridden."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+
+    def optimizers(self, optim_cfg: Mapping[str, Any]) -> Optimizers:
+        return {"model": adam(self.parameters(), optim_cfg)}
+
+    def train_step(self, x: torch.Tensor, optimizers: Optimizers) -> dict[str, float]:
+        """One update on batch ``x``; returns every loss term as a float."""
+        terms = self.loss(x)
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # -- shared pieces -------------------------------------------------
+    def squared_error(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Per-example sum of squared errors, averaged over the batch."""
+        out = torch.sigmoid(logits) if self.is_image else logits
+        return (out - x).pow(2).flatten(1).sum(1).mean()

@@ -1,0 +1,119 @@
+"""Encoder and decoder builders by data shape and architecture preset.
+
+``paper`` follows the convolutional nets of Ghosh et al., "From variational to
+deterministic autoencoders", ICLR 2020, Appendix (also used by the FlexAE
+paper, Mondal et al., UAI 2021):
+
+* 28x28x1 and 32x32x3: encoder Conv128-Conv256-Conv512-Conv1024 (4x4, stride
+  2, BatchNorm, ReLU) -> FC(m); decoder FC(8x8x1024) -> ConvT512 -> ConvT256
+  (4x4, stride 2, BN, ReLU) -> ConvT(C) (stride 1). MNIST is padded to 32x32 on
+  the way in and cropped back to 28x28 on the way out, as in the authors' code.
+* 64x64x3 (CelebA): the same with 5x5 kernels and one more decoder block
+  (ConvT128), 8 -> 16 -> 32 -> 64.
+* vectors: MLPs (the MaskAAE synthetic experiments, Mondal et al., UAI 2020).
+
+``small`` is the same family with 1/16 of the channels (8-16-32-64) so that a
+model trains on 2 CPU cores in minutes; ``tiny`` (1/32, two hidden layers for
+vectors) exists for tests.
+
+Image decoders return logits; models apply a sigmoid to get pixels in [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .errors import ConfigError, unknown_name
+
+# Base channel width per preset; blocks use width * (1, 2, 4, 8).
+PRESET_WIDTH = {"paper": 128, "small": 8, "tiny": 4}
+PRESET_MLP = {"paper": (512, 512, 512), "small": (128, 128), "tiny": (32,)}
+PRESETS = tuple(PRESET_WIDTH)
+
+
+def _check_preset(preset: str) -> None:
+    if preset not in PRESET_WIDTH:
+        raise unknown_name("architecture preset", preset, PRESETS)
+
+
+def _image_geometry(shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """(channels, padded size, kernel, padding) of the supported image shapes."""
+    c, h, w = shape
+    if h != w or h not in (28, 32, 64):
+        raise ConfigError(
+            f"no conv net for images of shape {tuple(shape)}; supported: 1x28x28, 3x32x32, 3x64x64 (or vectors)")
+    if h == 64:
+        return c, 64, 5, 2
+    return c, 32, 4, 1
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, shape: Sequence[int], out_dim: int, width: int) -> None:
+        super().__init__()
+        c, size, k, p = _image_geometry(shape)
+        self.pad = (size - shape[1]) // 2
+        layers: list[nn.Module] = []
+        chans = [c] + [width * f for f in (1, 2, 4, 8)]
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(cin, cout, k, stride=2, padding=p, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Linear(chans[-1] * (size // 16) ** 2, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4)
+        return self.fc(self.conv(x).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, shape: Sequence[int], latent_dim: int, width: int) -> None:
+        super().__init__()
+        c, size, k, p = _image_geometry(shape)
+        self.crop = (size - shape[1]) // 2
+        top = width * 8
+        self.fc = nn.Sequential(nn.Linear(latent_dim, top * 8 * 8), nn.Unflatten(1, (top, 8, 8)),
+                                nn.BatchNorm2d(top), nn.ReLU(True))
+        chans = [top] + [width * f for f in ((4, 2) if size == 32 else (4, 2, 1))]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            # output = (in-1)*2 - 2p + k + op doubles the size for (k=4,p=1,op=0) and (k=5,p=2,op=1)
+            layers += [nn.ConvTranspose2d(cin, cout, k, stride=2, padding=p, output_padding=k % 2, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU(True)]
+        # stride-1 output layer ('same' padding in the authors' TF code): 5x5 for CelebA, 3x3 otherwise
+        k_out = 5 if k == 5 else 3
+        layers.append(nn.ConvTranspose2d(chans[-1], c, k_out, stride=1, padding=k_out // 2))
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.deconv(self.fc(z))
+        if self.crop:
+            x = x[..., self.crop:-self.crop, self.crop:-self.crop]
+        return x
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, h), nn.LeakyReLU(0.2, True)]
+        in_dim = h
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def build_encoder(shape: Sequence[int], out_dim: int, preset: str) -> nn.Module:
+    """Encoder from data of ``shape`` (C,H,W or d,) to ``out_dim`` numbers."""
+    _check_preset(preset)
+    if len(shape) == 1:
+        return mlp(shape[0], PRESET_MLP[preset], out_dim)
+    return ConvEncoder(shape, out_dim, PRESET_WIDTH[preset])
+
+
+def build_decoder(shape: Sequence[int], latent_dim: int, preset: str) -> nn.Module:
+    """Decoder from ``latent_dim`` codes to data of ``shape`` (logits for images)."""
+    _check_preset(preset)
+    if len(shape) == 1:
+        return mlp(latent_dim, tuple(reversed(PRESET_MLP[preset])), shape[0])
+    return ConvDecoder(shape, latent_dim, PRESET_WIDTH[preset])

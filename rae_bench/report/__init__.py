@@ -1,0 +1,1 @@
+"""Tables and figures from cached ``metrics.json`` files."""

@@ -1,0 +1,119 @@
+"""FID tables (the paper's Tables 1 and 3) as tidy CSV and booktabs LaTeX.
+
+A table spec comes from config (rows are (model, sampler) pairs, columns are
+datasets); our numbers are read from ``results/{dataset}/{model}/seed{s}/{sampler}/metrics.json``
+and averaged over seeds; the paper's number sits beside each of ours.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..atomic import write_text
+from ..errors import ConfigError
+from .published import published
+
+TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen")}
+METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen."}
+DATASET_HEAD = {"mnist": "MNIST", "fashion_mnist": "Fashion", "cifar10": "CIFAR-10", "celeba": "CelebA"}
+TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
+                "table3": "FlexAE (Mondal et al., UAI 2021), Table 3"}
+COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
+           "extractor", "n_samples"]
+
+
+def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampler: str) -> Path:
+    return Path(results) / dataset / model / f"seed{seed}" / sampler / "metrics.json"
+
+
+def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
+    """One row per (table row, dataset, metric): our mean over seeds, its spread, and the paper's value."""
+    if name not in TABLE_METRICS:
+        raise ConfigError(f"unknown table '{name}'; valid tables: {', '.join(TABLE_METRICS)}")
+    records = []
+    for row in spec["rows"]:
+        for ds in spec["datasets"]:
+            runs = []
+            for seed in spec["seeds"]:
+                path = metrics_path(results, ds, row["model"], seed, row["sampler"])
+                if path.exists():
+                    runs.append(json.loads(path.read_text()))
+            paper_ds = spec.get("paper_columns", {}).get(ds, ds)
+            for metric in TABLE_METRICS[name]:
+                values = [r[metric] for r in runs if r.get(metric) is not None]
+                mean = sum(values) / len(values) if values else math.nan
+                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else math.nan
+                records.append({
+                    "table": name, "row": row["label"], "model": row["model"], "sampler": row["sampler"],
+                    "dataset": ds, "metric": metric, "ours": mean, "ours_std": std, "n_seeds": len(values),
+                    "paper": published(name, row.get("paper"), paper_ds, metric),
+                    "extractor": runs[0]["extractor"] if runs else spec.get("extractors", {}).get(ds),
+                    "n_samples": runs[0]["n_samples"] if runs else spec.get("n_samples", {}).get(ds),
+                })
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text.replace("beta-", r"$\beta$-")
+
+
+def _cell(value: Any, std: Any = math.nan) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    if isinstance(std, float) and not math.isnan(std):
+        return f"${value:.2f}\\pm{std:.2f}$"
+    return f"{value:.2f}"
+
+
+def _caption(name: str, df: pd.DataFrame) -> str:
+    setup = df.drop_duplicates("dataset")[["dataset", "extractor", "n_samples"]]
+    parts = [f"{DATASET_HEAD.get(r.dataset, r.dataset)}: {r.extractor} features, {r.n_samples} samples"
+             for r in setup.itertuples() if isinstance(r.extractor, str)]
+    note = ("Lower is better. Ours beside the published values of " + TABLE_SOURCE[name]
+            + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
+    if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
+        note += "Values from other feature extractors are not on the published scale. "
+    return note + ("Ours: " + "; ".join(parts) + "." if parts else "")
+
+
+def to_latex(name: str, df: pd.DataFrame) -> str:
+    datasets = list(dict.fromkeys(df["dataset"]))
+    metrics = TABLE_METRICS[name]
+    per_ds = 2 * len(metrics)
+    cols = "l" + ("r" * per_ds) * len(datasets)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{{_latex_escape(_caption(name, df))}}}", rf"\label{{tab:{name}}}",
+             rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+    head = [f"\\multicolumn{{{per_ds}}}{{c}}{{{DATASET_HEAD.get(d, _latex_escape(d))}}}" for d in datasets]
+    lines.append(" & " + " & ".join(head) + r" \\")
+    lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * per_ds}-{1 + (i + 1) * per_ds}}}" for i in range(len(datasets))))
+    if len(metrics) > 1:
+        sub = [f"\\multicolumn{{2}}{{c}}{{{METRIC_HEAD[m]}}}" for _ in datasets for m in metrics]
+        lines.append(" & " + " & ".join(sub) + r" \\")
+        lines.append(" ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(datasets) * len(metrics))))
+    lines.append("Model & " + " & ".join(["Ours", "Paper"] * (len(datasets) * len(metrics))) + r" \\")
+    lines.append(r"\midrule")
+    indexed = df.set_index(["row", "dataset", "metric"])
+    for row in dict.fromkeys(df["row"]):
+        cells = []
+        for ds in datasets:
+            for m in metrics:
+                rec = indexed.loc[(row, ds, m)]
+                cells += [_cell(rec["ours"], rec["ours_std"]), _cell(rec["paper"])]
+        lines.append(_latex_escape(row) + " & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def write_table(name: str, spec: Mapping[str, Any], results: str | Path, csv_path: str | Path,
+                tex_path: str | Path) -> pd.DataFrame:
+    df = collect(name, spec, results)
+    write_text(csv_path, df.to_csv(index=False, float_format="%.4f"))
+    write_text(tex_path, to_latex(name, df))
+    return df

@@ -1,0 +1,253 @@
+"""The trainer: epochs over an in-memory tensor, whatever the model is.
+
+It calls ``model.optimizers`` once and ``model.train_step`` per batch, logs
+every loss to CSV, checkpoints atomically (model, optimizers, schedulers, RNG
+state, position in the epoch) and resumes from the last checkpoint, so a
+killed job continues exactly where it stopped: on CPU the resumed run's
+weights equal those of an uninterrupted one bit for bit.
+
+Files in the run folder:
+  checkpoint.pt            while training (not a workflow output: survives a failed job)
+  train_log.partial.csv    the log while training
+  model.pt, train_log.csv, config.json   written at the end
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from tqdm import tqdm
+
+from .atomic import torch_save, write_json
+from .config import config_hash
+from .data import DataSource, data_shape, load, to_float
+from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
+from .models import GenerativeAE, build_model
+
+MODEL_FORMAT = "rae_bench.model/1"
+CHECKPOINT_FORMAT = "rae_bench.checkpoint/1"
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available; use device: auto or cpu")
+    return torch.device(name)
+
+
+def training_data(run: Mapping[str, Any], source: DataSource) -> torch.Tensor:
+    """The run's training split (first ``n_train`` items), checked against the expected shape."""
+    data = load(run["source"], "train", source, run.get("options"))
+    n_train = run.get("n_train")
+    if n_train is not None:
+        if n_train > len(data):
+            raise DataError(f"n_train={n_train} for dataset '{run['dataset']}' but its train split has "
+                            f"{len(data)} items; lower datasets.{run['dataset']}.n_train")
+        data = data[:n_train]
+    if len(data) == 0:
+        raise DataError(f"the train split of dataset '{run['dataset']}' is empty; check the data files under the data root")
+    expected = data_shape(run["source"], run.get("options"))
+    if tuple(data.shape[1:]) != tuple(expected):
+        raise DataError(f"dataset '{run['dataset']}' has items of shape {tuple(data.shape[1:])}, expected {expected}; "
+                        f"check the files under the data root")
+    return data
+
+
+def make_schedulers(optimizers: Mapping[str, torch.optim.Optimizer], spec: Mapping[str, Any]) -> dict[str, Any]:
+    kind = spec.get("type", "none")
+    if kind == "none":
+        return {}
+    if kind == "step":
+        return {k: torch.optim.lr_scheduler.StepLR(o, step_size=int(spec["step_epochs"]), gamma=float(spec["gamma"]))
+                for k, o in optimizers.items()}
+    if kind == "exponential":
+        return {k: torch.optim.lr_scheduler.ExponentialLR(o, gamma=float(spec["gamma"])) for k, o in optimizers.items()}
+    if kind == "cosine":
+        return {k: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=int(spec["epochs"])) for k, o in optimizers.items()}
+    raise ConfigError(f"unknown lr_schedule type '{kind}'; valid: none, step, exponential, cosine")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The batch order of one epoch depends on (seed, epoch) only, so a resumed run sees the same batches."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+class _Log:
+    """CSV log that can be truncated back to a checkpoint's step on resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fields: list[str] | None = None
+
+    def truncate(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        self.fields = None
+        self.path.unlink()
+        for row in rows:
+            self.append(row)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        new = self.fields is None and not self.path.exists()
+        if self.fields is None:
+            if self.path.exists():
+                with open(self.path, newline="") as f:
+                    self.fields = next(csv.reader(f), None) or list(row)
+            else:
+                self.fields = list(row)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, foreign pickle (refused by weights_only), ...
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it to start the run afresh") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a rae_bench training checkpoint; delete it to start the run afresh")
+    return ckpt
+
+
+def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataSource, *,
+          device: str = "auto", threads: int | None = None, progress: bool = True,
+          checkpoint_every: int = 500, interrupt_at: int | None = None) -> dict[str, Any]:
+    """Train ``run`` (a resolved run config) into ``out_dir``; resume if a matching checkpoint is there.
+
+    ``interrupt_at`` stops the process-local loop after that many steps (tests use it
+    to simulate a crash between checkpoints).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(int(threads))
+    dev = pick_device(device)
+    cfg = run["training"]
+    seed = int(run["seed"])
+    digest = config_hash(run)
+
+    data = training_data(run, source)
+    torch.manual_seed(seed)
+    model = build_model(run["model"], data.shape[1:], run["latent_dim"], run["arch"], run["params"]).to(dev)
+    optimizers = model.optimizers(cfg.get("optim", {}))
+    schedulers = make_schedulers(optimizers, {**cfg.get("lr_schedule", {"type": "none"}), "epochs": cfg["epochs"]})
+
+    batch = int(cfg["batch_size"])
+    n = len(data)
+    steps_per_epoch = n // batch if n >= batch else 1
+    total = steps_per_epoch * int(cfg["epochs"])
+    every = int(checkpoint_every)
+    ckpt_path, log = out / "checkpoint.pt", _Log(out / "train_log.partial.csv")
+
+    step, elapsed = 0, 0.0
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt["config_hash"] != digest:
+            print(f"note: {ckpt_path} belongs to another config; starting afresh")
+            ckpt_path.unlink()
+        else:
+            model.load_state_dict(ckpt["model"])
+            for k, o in optimizers.items():
+                o.load_state_dict(ckpt["optimizers"][k])
+            for k, s in schedulers.items():
+                s.load_state_dict(ckpt["schedulers"][k])
+            _set_rng_state(ckpt["rng"])
+            step, elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
+            print(f"resuming {out} from step {step}/{total}")
+    if step == 0:
+        log.path.unlink(missing_ok=True)
+    else:
+        log.truncate(step)
+
+    def save_checkpoint() -> None:
+        torch_save({"format": CHECKPOINT_FORMAT, "config_hash": digest, "step": step, "elapsed": elapsed,
+                    "model": model.state_dict(),
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+                    "rng": _rng_state()}, ckpt_path)
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
+               mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
+    start = time.perf_counter() - elapsed
+    while step < total:
+        epoch, pos = divmod(step, steps_per_epoch)
+        order = epoch_order(n, seed, epoch)
+        idx = order[pos * batch:(pos + 1) * batch]
+        x = to_float(data[idx]).to(dev, non_blocking=True)
+        losses = model.train_step(x, optimizers)
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(f"loss '{bad[0]}' became {losses[bad[0]]} at step {step + 1} (epoch {epoch + 1}) of "
+                                   f"{run['dataset']}/{run['run']}; lower training.optim.lr or check the data")
+        step += 1
+        lrs = {f"lr_{k}": o.param_groups[0]["lr"] for k, o in optimizers.items()}
+        log.append({"step": step, "epoch": epoch + 1, **losses, **lrs})
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{losses.get('loss', next(iter(losses.values()))):.4g}")
+        if step % steps_per_epoch == 0:
+            for s in schedulers.values():
+                s.step()
+        elapsed = time.perf_counter() - start
+        if step % every == 0 or step == total:
+            save_checkpoint()
+        if interrupt_at is not None and step >= interrupt_at and step < total:
+            bar.close()
+            raise KeyboardInterrupt(f"interrupted at step {step}")
+    bar.close()
+
+    result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
+              "images_per_second": round(step * batch / max(elapsed, 1e-9), 1)}
+    torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest, "data_shape": list(data.shape[1:]),
+                "state": model.state_dict(), "result": result}, out / "model.pt")
+    shutil.copyfile(log.path, out / "train_log.csv")
+    write_json(out / "config.json", {"run": dict(run), "config_hash": digest, "result": result})
+    ckpt_path.unlink(missing_ok=True)
+    log.path.unlink(missing_ok=True)
+    return result
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[GenerativeAE, dict[str, Any]]:
+    """A trained model in eval mode and its stored record (``run``, ``result``)."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"model file {p} not found; train it first (snakemake {p} or rae-bench train)")
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"model file {p} is unreadable ({type(exc).__name__}); delete it and train again") from None
+    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{p} is not a rae_bench model file; delete it and train again")
+    run = blob["run"]
+    model = build_model(run["model"], blob["data_shape"], run["latent_dim"], run["arch"], run["params"])
+    try:
+        model.load_state_dict(blob["state"])
+    except RuntimeError:
+        raise CheckpointError(f"{p} does not match model '{run['model']}' with its stored config; delete it and train again") from None
+    return model.to(device).eval(), blob
