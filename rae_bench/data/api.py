@@ -1,0 +1,63 @@
+"""The dataset registry: ``load``, ``load_labels`` and ``data_shape`` dispatch on the source name."""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Mapping
+
+import torch
+
+from ..errors import unknown_name
+from . import celeba, cifar, mnist, synthetic
+from .memo import memo
+from .source import DataSource
+
+SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic")
+SPLITS: tuple[str, ...] = ("train", "test")
+
+_READERS: dict[str, ModuleType] = {
+    "mnist": mnist,
+    "fashion_mnist": mnist,
+    "cifar10": cifar,
+    "celeba": celeba,
+    "synthetic": synthetic,
+}
+
+
+def _reader(source: str) -> ModuleType:
+    if source not in _READERS:
+        raise unknown_name("dataset", str(source), SOURCES)
+    return _READERS[source]
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise unknown_name("split", str(split), SPLITS)
+
+
+def load(source: str, split: str, src: DataSource, options: Mapping[str, Any] | None = None) -> torch.Tensor:
+    """The whole split, cached in memory (treat the tensor as read only).
+
+    Images: uint8 N x C x H x W (mnist/fashion_mnist 1x28x28, cifar10 3x32x32,
+    celeba 3x64x64); synthetic: float32 N x d.  Convert batches with ``to_float``.
+    """
+    reader = _reader(source)
+    _check_split(split)
+    opts = reader.options(source, options)
+    return memo(("images", source, split, src, opts), lambda: reader.images(source, split, src, opts))
+
+
+def load_labels(source: str, split: str, src: DataSource, options: Mapping[str, Any] | None = None) -> torch.Tensor:
+    """int64 N class ids (mnist, fashion_mnist, cifar10); float32 N x 40 in {0, 1} (celeba attributes).
+
+    synthetic has no labels: ConfigError.
+    """
+    reader = _reader(source)
+    _check_split(split)
+    opts = reader.options(source, options)
+    return memo(("labels", source, split, src, opts), lambda: reader.labels(source, split, src, opts))
+
+
+def data_shape(source: str, options: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """Shape of one example, without loading anything: (1,28,28), (3,32,32), (3,64,64) or (d,)."""
+    reader = _reader(source)
+    return tuple(reader.shape(reader.options(source, options)))

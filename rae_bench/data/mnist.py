@@ -1,0 +1,162 @@
+"""MNIST and Fashion-MNIST through torchvision's own readers.
+
+The data root (e.g. ``/work/shared/data/MNIST/raw/*.gz``) may be read only,
+while torchvision wants the decompressed idx files beside the ``.gz``.  So the
+``.gz`` files are staged (symlinked) into a temporary folder inside
+``src.cache``; torchvision's class is built there with ``download=True``,
+which checks each ``.gz`` against torchvision's md5 and extracts it without
+any network access; the extracted files are then moved (``os.replace``, so
+atomically) to ``src.cache/<ClassName>/raw/`` together with a stamp
+(``source.json``) recording the md5/size of the ``.gz`` they came from.
+Later loads reuse the extracted files while the stamp still matches.
+
+Missing ``.gz`` files are looked for in ``src.root/<ClassName>/raw/`` and
+then in ``src.cache/<ClassName>/raw/`` (where an earlier download leaves
+them); when ``src.download`` is true torchvision downloads the rest.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+
+import torch
+import torchvision.datasets as tvd
+
+from ..atomic import write_text
+from ..errors import DataError
+from .files import file_digest, one_line, stage_copy, stage_link
+from .memo import memo
+from .options import no_options as options  # noqa: F401  (MNIST takes no options)
+from .source import DataSource
+
+SHAPE = (1, 28, 28)
+STAMP = "source.json"
+
+CLASSES: dict[str, type[tvd.MNIST]] = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST}
+
+_READ_ERRORS = (RuntimeError, OSError, URLError, ValueError, AssertionError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def shape(opts: tuple) -> tuple[int, ...]:
+    return SHAPE
+
+
+def images(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tensor:
+    """uint8 N x 1 x 28 x 28."""
+    return _dataset(source, split, src).data.unsqueeze(1)
+
+
+def labels(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tensor:
+    """int64 N class ids 0..9."""
+    return _dataset(source, split, src).targets.long()
+
+
+def _dataset(source: str, split: str, src: DataSource) -> tvd.MNIST:
+    return memo(("mnist-dataset", source, split, src), lambda: _read(CLASSES[source], split == "train", src))
+
+
+def _read(cls: type[tvd.MNIST], train: bool, src: DataSource) -> tvd.MNIST:
+    name = cls.__name__
+    root_raw = src.root / name / "raw"
+    cache_raw = src.cache / name / "raw"
+    resources = [(fname, md5) for fname, md5 in cls.resources]
+
+    # Where each .gz is: the data root first, then an earlier download in the cache.
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for fname, _ in resources:
+        for cand in (root_raw / fname, cache_raw / fname):
+            if cand.is_file():
+                found[fname] = cand
+                break
+        else:
+            missing.append(fname)
+    if missing and not src.download:
+        raise DataError(f"{name} file {root_raw / missing[0]} is missing; "
+                        f"copy the original {missing[0]} there, or set `download: true` in the data config when online")
+
+    stamp: dict[str, dict[str, Any]] = {}
+    for fname, md5 in resources:
+        if fname not in found:
+            continue
+        path = found[fname]
+        st = path.stat()
+        entry: dict[str, Any] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if src.verify:
+            digest = file_digest(path, "md5")
+            if digest != md5:
+                raise DataError(
+                    f"{name} file {path} fails its md5 checksum (corrupt or incomplete copy); "
+                    f"replace it with the original file, or delete it and set `download: true` when online"
+                )
+            entry["md5"] = digest
+        stamp[fname] = entry
+
+    if not missing and _stamp_matches(cache_raw, stamp, src.verify, resources):
+        try:
+            return cls(root=str(src.cache), train=train, download=False)
+        except _READ_ERRORS:
+            pass  # extracted files unusable: rebuild them below
+    return _extract(cls, train, src, found, missing, stamp)
+
+
+def _stamp_matches(cache_raw: Path, stamp: dict, verify: bool, resources: list) -> bool:
+    if not all((cache_raw / os.path.splitext(fname)[0]).is_file() for fname, _ in resources):
+        return False
+    try:
+        old = json.loads((cache_raw / STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    keys = ("md5",) if verify else ("path", "size", "mtime_ns")
+    for fname, entry in stamp.items():
+        prev = old.get(fname)
+        if not isinstance(prev, dict) or any(prev.get(k) != entry.get(k) for k in keys):
+            return False
+    return True
+
+
+def _extract(cls: type[tvd.MNIST], train: bool, src: DataSource, found: dict[str, Path], missing: list[str],
+             stamp: dict) -> tvd.MNIST:
+    name = cls.__name__
+    cache_raw = src.cache / name / "raw"
+    src.cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".staging-{name}-", dir=src.cache) as tmp:
+        tmp_raw = Path(tmp) / name / "raw"
+        tmp_raw.mkdir(parents=True)
+        # A download may rewrite a staged file, so stage copies then; links otherwise.
+        for fname, path in found.items():
+            (stage_copy if missing else stage_link)(path, tmp_raw / fname)
+        if not src.verify:
+            # torchvision would md5-check (and try to re-download) on download=True: extract here instead.
+            for fname, path in found.items():
+                try:
+                    tvd.utils.extract_archive(str(tmp_raw / fname), str(tmp_raw))
+                except _READ_ERRORS as exc:
+                    raise DataError(f"{name} file {path} is corrupt ({one_line(exc)}); replace it with the original file") from None
+        try:
+            dataset = cls(root=tmp, train=train, download=src.verify or bool(missing))
+        except _READ_ERRORS as exc:
+            what = f"could not download {', '.join(missing)}" if missing else "could not read the extracted files"
+            raise DataError(
+                f"{name}: {what} ({one_line(exc)}); copy the original .gz files into {src.root / name / 'raw'}"
+            ) from None
+
+        # Move the results into the cache: extracted idx files, and any .gz that was downloaded.
+        cache_raw.mkdir(parents=True, exist_ok=True)
+        (cache_raw / STAMP).unlink(missing_ok=True)
+        for fname, md5 in cls.resources:
+            os.replace(tmp_raw / os.path.splitext(fname)[0], cache_raw / os.path.splitext(fname)[0])
+            if fname in missing:
+                os.replace(tmp_raw / fname, cache_raw / fname)
+                path = cache_raw / fname
+                st = path.stat()
+                stamp[fname] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                "md5": file_digest(path, "md5")}
+    write_text(cache_raw / STAMP, json.dumps(stamp, indent=2, sort_keys=True) + "\n")
+    return dataset
