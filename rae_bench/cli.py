@@ -65,7 +65,10 @@ def _source(args: argparse.Namespace, cfg: dict[str, Any]):
 
 
 def _device(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
-    return str(args.device or cfg.get("device", "auto"))
+    """The torch device to use: ``auto`` resolves to CUDA when present, else CPU."""
+    from .train import pick_device
+
+    return str(pick_device(str(args.device or cfg.get("device", "auto"))))
 
 
 def _setup(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
@@ -104,8 +107,9 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
         "source": dataset_entry(cfg, args.dataset)["source"], "options": dataset_entry(cfg, args.dataset).get("options", {}),
         **cfg.get("features", {}).get("classifier", {})}
     src = _source(args, cfg)
-    images = load(spec["source"], "train", src, spec.get("options"))
-    labels = load_labels(spec["source"], "train", src, spec.get("options"))
+    n_train = spec.get("n_train")  # first N training images, as the generative runs use
+    images = load(spec["source"], "train", src, spec.get("options"))[:n_train]
+    labels = load_labels(spec["source"], "train", src, spec.get("options"))[:n_train]
     multilabel = labels.dtype.is_floating_point
     model = train_classifier(images, labels, multilabel=multilabel, epochs=int(spec.get("epochs", 3)),
                              batch_size=int(spec.get("batch_size", 128)), lr=float(spec.get("lr", 1e-3)),

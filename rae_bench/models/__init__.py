@@ -1,5 +1,11 @@
-"""Model registry: importing this package registers every model module."""
+"""Model registry: every module in this package is imported, so a new model is one file."""
+import importlib
+import pkgutil
+
 from .base import MODELS, GenerativeAE, build_model, register
-from . import autoencoders, vae, wae  # noqa: F401  (registration side effects)
+
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name != "base":
+        importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["MODELS", "GenerativeAE", "build_model", "register"]

@@ -55,6 +55,8 @@ class GenerativeAE(nn.Module):
     name: ClassVar[str] = ""
     enc_factor: ClassVar[int] = 1  # encoder outputs enc_factor * latent_dim numbers
     defaults: ClassVar[dict[str, Any]] = {}
+    # the train_step term that must fall on a fixed batch (adversarial models monitor "rec")
+    monitor: ClassVar[str] = "loss"
 
     def __init__(self, data_shape: tuple[int, ...], latent_dim: int, arch: str, params: dict[str, Any]) -> None:
         super().__init__()

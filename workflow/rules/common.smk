@@ -22,14 +22,16 @@ wildcard_constraints:
 
 # Where data lives and which device runs: passed on the command line, not as params, so moving the
 # data or switching CPU/GPU does not invalidate results.
-SETTINGS = shlex.quote(json.dumps({
+_SETTINGS = {
     "data_root": config.get("data_root", "data"),
     "cache_dir": config.get("cache_dir", "results/cache"),
     "download": config.get("download", False),
     "verify_checksums": config.get("verify_checksums", True),
     "device": config.get("device", "auto"),
     "features": {k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size")},
-}))
+}
+# quoted for the shell, braces doubled for Snakemake's formatter
+SETTINGS = shlex.quote(json.dumps(_SETTINGS)).replace("{", "{{").replace("}", "}}")
 
 
 def res(rule_name, key, default):
