@@ -85,6 +85,8 @@ def check_references(cfg: Mapping[str, Any]) -> None:
             if ds not in cfg.get("datasets", {}):
                 raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
         for row in spec["rows"]:
+            if "model" not in row:  # placeholder row: published value only
+                continue
             if row["model"] not in cfg.get("models", {}):
                 raise unknown_name("model", row["model"], tuple(cfg.get("models", {})))
             if row["sampler"] not in cfg.get("samplers", {}):
@@ -117,7 +119,8 @@ def resolve_run(cfg: Mapping[str, Any], dataset: str, run: str, seed: int) -> di
         "dataset": dataset,
         "source": ds["source"],
         "options": ds.get("options", {}),
-        "n_train": ds.get("n_train"),
+        # a run may train on fewer items than its dataset's default (Table 5's limited training sets)
+        "n_train": per_ds.get("n_train", entry.get("n_train", ds.get("n_train"))),
         "run": run,
         "model": entry["model"],
         "params": deep_merge(entry.get("params", {}), per_ds.get("params")),

@@ -64,3 +64,22 @@ def test_write_table_is_atomic_and_complete(tmp_path):
     write_table("table3", SPEC, tmp_path, tmp_path / "t.csv", tmp_path / "t.tex")
     assert len(pd.read_csv(tmp_path / "t.csv")) == 2 * 2 * 2
     assert not list(tmp_path.glob(".t.*"))
+
+
+def test_table5_is_transposed_with_published_values(tmp_path):
+    spec = {"datasets": ["mnist"], "seeds": [0],
+            "rows": [{"label": f"Model {k}", "model": f"flexae_cap{k}", "sampler": "prior", "paper": f"Model {k}"}
+                     for k in (1, 2)]}
+    put(tmp_path, "mnist", "flexae_cap2", 0, "prior", 11.0, 12.0)
+    df = collect("table5", spec, tmp_path)
+    assert df.set_index(["row", "metric"]).loc[("Model 2", "fid_gen"), "paper"] == 53.93
+    tex = to_latex("table5", df)
+    assert r"\multicolumn{4}{c}{Model 1}" in tex and "Dataset & Ours & Paper" in tex
+    line = next(l for l in tex.splitlines() if l.startswith("MNIST"))
+    assert [c.strip(" \\") for c in line.split("&")[1:]] == ["--", "60.51", "--", "55.49", "11.00", "21.00", "12.00", "53.93"]
+
+
+def test_placeholder_row_shows_paper_value_only(tmp_path):
+    spec = {**SPEC, "rows": [{"label": "MaskAAE", "paper": "MaskAAE"}]}
+    df = collect("table3", spec, tmp_path)
+    assert df["ours"].isna().all() and df.loc[df.dataset == "mnist", "paper"].tolist() == [8.46, 10.52]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ MNIST = REPO.parent / "shared" / "data" / "MNIST" / "raw"
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     # targets go before --configfile: Snakemake reads every word after it as a config file
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
            "--configfile", str(workdir / "tiny.yaml")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 

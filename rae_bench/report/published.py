@@ -72,4 +72,9 @@ def published(table: str, row: str | None, dataset: str, metric: str) -> float |
         return TABLE1_GEN_FID.get(row, {}).get(dataset)
     if table == "table3":
         return TABLE3_FID.get(row, {}).get(dataset, {}).get(metric)
+    if table == "table5" and row.startswith("Model ") and dataset in TABLE5_FID:
+        k = int(row.split()[1]) - 1
+        values = TABLE5_FID[dataset]
+        if 0 <= k < len(values) and metric in ("fid_rec", "fid_gen"):
+            return values[k][0 if metric == "fid_rec" else 1]
     return None

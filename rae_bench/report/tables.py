@@ -17,11 +17,14 @@ from ..atomic import write_text
 from ..errors import ConfigError
 from .published import published
 
-TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen")}
+TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table5": ("fid_rec", "fid_gen")}
+# tables printed with datasets as rows and the config's rows as column groups
+TRANSPOSED = {"table5"}
 METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen."}
 DATASET_HEAD = {"mnist": "MNIST", "fashion_mnist": "Fashion", "cifar10": "CIFAR-10", "celeba": "CelebA"}
 TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
-                "table3": "FlexAE (Mondal et al., UAI 2021), Table 3"}
+                "table3": "FlexAE (Mondal et al., UAI 2021), Table 3",
+                "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
            "extractor", "n_samples"]
 
@@ -38,7 +41,7 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
     for row in spec["rows"]:
         for ds in spec["datasets"]:
             runs = []
-            for seed in spec["seeds"]:
+            for seed in spec["seeds"] if "model" in row else []:
                 path = metrics_path(results, ds, row["model"], seed, row["sampler"])
                 if path.exists():
                     runs.append(json.loads(path.read_text()))
@@ -48,7 +51,7 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                 mean = sum(values) / len(values) if values else math.nan
                 std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else math.nan
                 records.append({
-                    "table": name, "row": row["label"], "model": row["model"], "sampler": row["sampler"],
+                    "table": name, "row": row["label"], "model": row.get("model"), "sampler": row.get("sampler"),
                     "dataset": ds, "metric": metric, "ours": mean, "ours_std": std, "n_seeds": len(values),
                     "paper": published(name, row.get("paper"), paper_ds, metric),
                     "extractor": runs[0]["extractor"] if runs else spec.get("extractors", {}).get(ds),
@@ -83,30 +86,40 @@ def _caption(name: str, df: pd.DataFrame) -> str:
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:
-    datasets = list(dict.fromkeys(df["dataset"]))
+    """booktabs table: a column group per dataset (per config row for transposed tables), each with
+    (Ours, Paper) per metric; a dash where a value is missing."""
+    datasets, rows = list(dict.fromkeys(df["dataset"])), list(dict.fromkeys(df["row"]))
+    transposed = name in TRANSPOSED
+    groups, lines_of = (rows, datasets) if transposed else (datasets, rows)
     metrics = TABLE_METRICS[name]
-    per_ds = 2 * len(metrics)
-    cols = "l" + ("r" * per_ds) * len(datasets)
+    width = 2 * len(metrics)
+
+    def ds_head(d: str) -> str:
+        return DATASET_HEAD.get(d, _latex_escape(d))
+
+    group_head, line_head = (_latex_escape, ds_head) if transposed else (ds_head, _latex_escape)
+
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{{_latex_escape(_caption(name, df))}}}", rf"\label{{tab:{name}}}",
-             rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
-    head = [f"\\multicolumn{{{per_ds}}}{{c}}{{{DATASET_HEAD.get(d, _latex_escape(d))}}}" for d in datasets]
-    lines.append(" & " + " & ".join(head) + r" \\")
-    lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * per_ds}-{1 + (i + 1) * per_ds}}}" for i in range(len(datasets))))
+             rf"\begin{{tabular}}{{l{'r' * width * len(groups)}}}", r"\toprule"]
+    lines.append(" & " + " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{group_head(g)}}}" for g in groups) + r" \\")
+    lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups))))
     if len(metrics) > 1:
-        sub = [f"\\multicolumn{{2}}{{c}}{{{METRIC_HEAD[m]}}}" for _ in datasets for m in metrics]
+        sub = [f"\\multicolumn{{2}}{{c}}{{{METRIC_HEAD[m]}}}" for _ in groups for m in metrics]
         lines.append(" & " + " & ".join(sub) + r" \\")
-        lines.append(" ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(datasets) * len(metrics))))
-    lines.append("Model & " + " & ".join(["Ours", "Paper"] * (len(datasets) * len(metrics))) + r" \\")
+        lines.append(" ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(groups) * len(metrics))))
+    first = "Dataset" if transposed else "Model"
+    lines.append(f"{first} & " + " & ".join(["Ours", "Paper"] * (len(groups) * len(metrics))) + r" \\")
     lines.append(r"\midrule")
     indexed = df.set_index(["row", "dataset", "metric"])
-    for row in dict.fromkeys(df["row"]):
+    for line in lines_of:
         cells = []
-        for ds in datasets:
+        for group in groups:
+            row, ds = (group, line) if transposed else (line, group)
             for m in metrics:
                 rec = indexed.loc[(row, ds, m)]
                 cells += [_cell(rec["ours"], rec["ours_std"]), _cell(rec["paper"])]
-        lines.append(_latex_escape(row) + " & " + " & ".join(cells) + r" \\")
+        lines.append(line_head(line) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 

@@ -62,4 +62,4 @@ def extractor_inputs(dataset, extractor):
 def table_metrics(w):
     spec = table_spec(config, w.table)
     return [f"{RESULTS}/{ds}/{row['model']}/seed{seed}/{row['sampler']}/metrics.json"
-            for row in spec["rows"] for ds in spec["datasets"] for seed in spec["seeds"]]
+            for row in spec["rows"] if "model" in row for ds in spec["datasets"] for seed in spec["seeds"]]
