@@ -23,3 +23,4 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         expand("tables/{table}.{ext}", table=list(config.get("tables", {})), ext=["csv", "tex"]),
+        expand("figures/{figure}.{ext}", figure=list(config.get("figures", {})), ext=["pdf", "png", "csv", "tex"]),

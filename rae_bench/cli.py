@@ -166,27 +166,34 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
 
 
-def table_spec(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """What a table needs from the workflow config (also used by the Snakemake rule)."""
-    from .config import extractor_for, n_samples_for
-
-    tables = cfg.get("tables", {})
-    if name not in tables:
-        raise ConfigError(f"table '{name}' is not in the config; configured tables: {', '.join(tables) or 'none'}")
-    spec = dict(tables[name])
-    spec["seeds"] = list(cfg.get("seeds", [0]))
-    spec["extractors"] = {ds: extractor_for(cfg, ds) for ds in spec["datasets"]}
-    spec["n_samples"] = {ds: n_samples_for(cfg, ds) for ds in spec["datasets"]}
-    spec["paper_columns"] = {ds: cfg["datasets"][ds].get("paper_column", ds) for ds in spec["datasets"]}
-    return spec
-
-
 def cmd_table(args: argparse.Namespace) -> None:
+    from .report.specs import table_spec
+    from .report.sweeps import collect_sweep, table2_latex
     from .report.tables import write_table
+    from .atomic import write_text
 
     spec = _json_arg(args.spec) if args.spec else table_spec(_config(args, required=True), args.name)
-    df = write_table(args.name, spec, args.results, args.csv, args.tex)
+    if spec.get("kind") == "sweep":
+        df = collect_sweep(spec, args.results)
+        df = df[df.metric.isin(["active_dims", "nac"])]
+        write_text(args.csv, df.to_csv(index=False, float_format="%.4f"))
+        write_text(args.tex, table2_latex(df))
+    else:
+        df = write_table(args.name, spec, args.results, args.csv, args.tex)
     print(f"wrote {args.csv} and {args.tex} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
+
+
+def cmd_figure(args: argparse.Namespace) -> None:
+    from .report.specs import figure_spec
+    from .report.sweeps import collect_sweep, figure2, figure5
+
+    spec = _json_arg(args.spec) if args.spec else figure_spec(_config(args, required=True), args.name)
+    df = collect_sweep(spec, args.results)
+    if "mask_model" in spec:
+        figure5(df, spec["models"], spec["mask_model"], args.out)
+    else:
+        figure2(df, spec["model"], args.out)
+    print(f"wrote {args.out}.pdf, .png, .csv and .tex")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("figure", help="draw a sweep figure (PDF, PNG, CSV of the plotted numbers, LaTeX snippet)")
+    p.add_argument("--config", action="append", default=None, metavar="FILE")
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", help="figure spec as JSON (what the workflow passes)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", required=True, help="output path without extension, e.g. figures/figure2")
+    p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("table", help="write a table as CSV and LaTeX from metrics.json files")
     p.add_argument("--config", action="append", default=None, metavar="FILE")

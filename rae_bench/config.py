@@ -52,11 +52,45 @@ def load_config(paths: Iterable[str | os.PathLike[str]], validate: bool = True) 
         cfg = deep_merge(cfg, loaded)
     if validate:
         validate_config(cfg)
+    else:
+        expand_sweeps(cfg)
     return cfg
 
 
-def validate_config(cfg: Mapping[str, Any]) -> None:
-    """Check ``cfg`` against the workflow's JSON schema and the cross-references between sections."""
+def sweep_run_name(model: str, latent_dim: int) -> str:
+    return f"{model}_m{latent_dim}"
+
+
+def sweep_latent_dims(sweep: Mapping[str, Any], dataset: str) -> list[int]:
+    dims = sweep["latent_dims"]
+    return list(dims.get(dataset, []) if isinstance(dims, Mapping) else dims)
+
+
+def expand_sweeps(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Add one run per (swept model, latent size m) under ``models:`` as ``{model}_m{m}``.
+
+    A sweep (the latent-dimension study of Figures 2 and 5 and Table 2) is then
+    ordinary runs, trained, cached and rerun like any other. The generated
+    entries copy the base model's settings with ``latent_dim`` forced to m.
+    """
+    models = cfg.get("models", {})
+    for name, sweep in cfg.get("sweeps", {}).items():
+        for base in sweep["models"]:
+            if base not in models:
+                raise unknown_name("model", base, tuple(models))
+            dims = sorted({m for ds in sweep["datasets"] for m in sweep_latent_dims(sweep, ds)})
+            for m in dims:
+                entry = copy.deepcopy(dict(models[base]))
+                entry["latent_dim"] = int(m)
+                for per_ds in entry.get("datasets", {}).values():
+                    per_ds.pop("latent_dim", None)
+                models.setdefault(sweep_run_name(base, m), entry)
+    return cfg
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    """Check ``cfg`` against the workflow's JSON schema, expand its sweeps (in place), and check
+    the cross-references between sections."""
     if SCHEMA_PATH.exists():
         import jsonschema
 
@@ -66,13 +100,19 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
             err = errors[0]
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
             raise ConfigError(f"config value at '{where}' is invalid: {err.message}; see {SCHEMA_PATH.name}")
+    expand_sweeps(cfg)
     check_references(cfg)
 
 
 def check_references(cfg: Mapping[str, Any]) -> None:
-    """Names used in tables must exist in their sections, and models/samplers in the registries."""
+    """Names used in tables and sweeps must exist in their sections, and models/samplers in the registries."""
     from .models import MODELS
     from .samplers import SAMPLERS
+
+    for sweep in cfg.get("sweeps", {}).values():
+        for ds in sweep["datasets"]:
+            if ds not in cfg.get("datasets", {}):
+                raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
 
     for run_name, run in cfg.get("models", {}).items():
         if run["model"] not in MODELS:
@@ -80,11 +120,21 @@ def check_references(cfg: Mapping[str, Any]) -> None:
     for sampler in cfg.get("samplers", {}):
         if sampler not in SAMPLERS:
             raise unknown_name("sampler", sampler, tuple(SAMPLERS))
+    for figure, spec in cfg.get("figures", {}).items():
+        if spec["sweep"] not in cfg.get("sweeps", {}):
+            raise unknown_name("sweep", spec["sweep"], tuple(cfg.get("sweeps", {})))
+        swept = cfg["sweeps"][spec["sweep"]]["models"]
+        for model in [spec.get("model"), spec.get("mask_model"), *spec.get("models", [])]:
+            if model is not None and model not in swept:
+                raise ConfigError(f"figure '{figure}' draws model '{model}', which sweep '{spec['sweep']}' does not "
+                                  f"train; add it to sweeps.{spec['sweep']}.models or use one of: {', '.join(swept)}")
     for table, spec in cfg.get("tables", {}).items():
-        for ds in spec["datasets"]:
+        if "sweep" in spec and spec["sweep"] not in cfg.get("sweeps", {}):
+            raise unknown_name("sweep", spec["sweep"], tuple(cfg.get("sweeps", {})))
+        for ds in spec.get("datasets", []):
             if ds not in cfg.get("datasets", {}):
                 raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
-        for row in spec["rows"]:
+        for row in spec.get("rows", []):
             if "model" not in row:  # placeholder row: published value only
                 continue
             if row["model"] not in cfg.get("models", {}):

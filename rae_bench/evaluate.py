@@ -2,11 +2,15 @@
 
 Reconstruction FID compares the first ``n`` test items with their
 reconstructions; generation FID compares them with ``n`` decoded samples.
+Precision and recall (Sajjadi et al. 2018) compare the features of the same
+``n`` test items and ``n`` samples. NAC and the active dimensions describe the
+test codes (over the active dimensions, for models with a mask).
 Generated and reconstructed images are quantised to 8 bits first, exactly as
 they would be if saved as PNG, so our numbers match a file-based FID.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,7 +22,8 @@ from torchvision.utils import save_image
 from .atomic import atomic_path, write_json
 from .data import DataSource, load, to_float
 from .errors import DataError
-from .metrics import frechet_distance, gaussian_stats, load_stats
+from .metrics.latent_stats import ACTIVE_THRESHOLD
+from .metrics import active_dims, frechet_distance, gaussian_stats, load_features, load_stats, nac, prd_scores
 from .models import GenerativeAE
 from .samplers import build_sampler, load_sampler, save_sampler
 from .train import load_model, pick_device, training_data
@@ -108,7 +113,15 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
 
     gen = torch.Generator().manual_seed(int(run["seed"]))
     samples = generate(model, smp.sample(n_samples, gen), dev)
-    fid_gen = frechet_distance(*gaussian_stats(extractor(samples)), mu_ref, sigma_ref)
+    sample_features = extractor(samples)
+    fid_gen = frechet_distance(*gaussian_stats(sample_features), mu_ref, sigma_ref)
+    pr = prd_scores(sample_features, load_features(reference), seed=int(run["seed"]))
+
+    mask = getattr(model, "mask", None)  # MaskAAE: dimensions with mask >= ACTIVE_THRESHOLD are active
+    mask = mask.detach().cpu() if isinstance(mask, torch.Tensor) else None
+    m_active = active_dims(mask, model.latent_dim)
+    active = None if mask is None else mask >= ACTIVE_THRESHOLD
+    latent_nac = nac(encode_all(model, test, dev), active) if m_active >= 2 else math.nan
 
     out = Path(out_dir)
     if not model.is_image:
@@ -125,6 +138,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         "seed": run["seed"], "latent_dim": run["latent_dim"], "arch": run["arch"],
         "extractor": extractor_name, "n_samples": n_samples,
         "fid_rec": fid_rec, "fid_gen": fid_gen, "mse_rec": mse,
+        "precision": pr["precision"], "recall": pr["recall"], "active_dims": m_active,
+        "nac": latent_nac if math.isfinite(latent_nac) else None,
         "train_seconds": blob["result"]["train_seconds"], "eval_seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(out / "metrics.json", metrics)

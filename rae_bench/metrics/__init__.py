@@ -19,7 +19,7 @@ from rae_bench.metrics.classifier import (
     save_classifier,
     train_classifier,
 )
-from rae_bench.metrics.reference import load_stats, reference_stats, save_stats
+from rae_bench.metrics.reference import load_features, load_stats, reference_stats, save_stats
 
 __all__ = [
     "EXTRACTORS",
@@ -35,6 +35,7 @@ __all__ = [
     "frechet_distance",
     "gaussian_stats",
     "load_classifier",
+    "load_features",
     "load_stats",
     "random_fid_inception_state",
     "reference_stats",
@@ -42,4 +43,18 @@ __all__ = [
     "save_classifier",
     "save_stats",
     "train_classifier",
+]
+
+# Precision/recall for distributions (Table 4) and latent statistics (Table 2).
+from rae_bench.metrics.prd import cluster_histograms, f_beta, prd, prd_from_histograms, prd_scores
+from rae_bench.metrics.latent_stats import active_dims, nac
+
+__all__ += [
+    "active_dims",
+    "cluster_histograms",
+    "f_beta",
+    "nac",
+    "prd",
+    "prd_from_histograms",
+    "prd_scores",
 ]

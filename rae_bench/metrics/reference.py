@@ -1,7 +1,8 @@
 """Cached Gaussian statistics of reference (test-set) features, as .npz files.
 
-A file holds ``mu`` (D), ``sigma`` (D x D), ``n`` (number of feature vectors)
-and optional scalar/string metadata; it is written atomically and read with
+A file holds ``mu`` (D), ``sigma`` (D x D), ``n`` (number of feature vectors),
+optionally the ``features`` themselves (float32, for precision/recall) and
+scalar/string metadata; it is written atomically and read with
 ``allow_pickle=False``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rae_bench.atomic import atomic_path
 from rae_bench.errors import DataError
 from rae_bench.metrics.frechet import gaussian_stats
 
-_RESERVED = ("mu", "sigma", "n")
+_RESERVED = ("mu", "sigma", "n", "features")
 
 
 def _meta_array(value: Any) -> np.ndarray:
@@ -28,8 +29,9 @@ def _meta_array(value: Any) -> np.ndarray:
     return np.asarray(json.dumps(value, sort_keys=True, default=str))
 
 
-def save_stats(path: str | os.PathLike[str], mu: np.ndarray, sigma: np.ndarray, n: int, **meta: Any) -> None:
-    """Write ``mu``, ``sigma``, ``n`` and ``meta`` to ``path`` (.npz) atomically."""
+def save_stats(path: str | os.PathLike[str], mu: np.ndarray, sigma: np.ndarray, n: int,
+               features: np.ndarray | None = None, **meta: Any) -> None:
+    """Write ``mu``, ``sigma``, ``n``, ``features`` (if given) and ``meta`` to ``path`` (.npz) atomically."""
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
@@ -38,6 +40,8 @@ def save_stats(path: str | os.PathLike[str], mu: np.ndarray, sigma: np.ndarray, 
     if clash:
         raise ValueError(f"save_stats: metadata keys {clash} are reserved")
     arrays = {"mu": mu, "sigma": sigma, "n": np.asarray(int(n), dtype=np.int64)}
+    if features is not None:
+        arrays["features"] = np.asarray(features, dtype=np.float32)
     arrays.update({k: _meta_array(v) for k, v in meta.items()})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:  # a file object: numpy adds no extra suffix
@@ -75,6 +79,15 @@ def load_stats(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     return entries["mu"], entries["sigma"]
 
 
+def load_features(path: str | os.PathLike[str]) -> np.ndarray:
+    """The feature vectors stored with a stats file (for precision/recall)."""
+    entries = load_stats_file(path)
+    if "features" not in entries:
+        raise DataError(f"reference statistics file '{path}' holds no features (made by an older version); "
+                        f"delete it to recompute")
+    return np.asarray(entries["features"])
+
+
 def reference_stats(path: str | os.PathLike[str], compute: Callable[[], np.ndarray],
                     meta: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cached ``(mu, sigma)``: load ``path`` if present, else ``gaussian_stats(compute())``, save, return.
@@ -97,5 +110,5 @@ def reference_stats(path: str | os.PathLike[str], compute: Callable[[], np.ndarr
             warnings.warn(f"reference statistics '{path}' were computed with different {', '.join(stale)}; recomputing", stacklevel=2)
     features = np.asarray(compute())
     mu, sigma = gaussian_stats(features)
-    save_stats(path, mu, sigma, features.shape[0], **meta)
+    save_stats(path, mu, sigma, features.shape[0], features=features, **meta)
     return mu, sigma

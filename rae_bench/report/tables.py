@@ -17,13 +17,16 @@ from ..atomic import write_text
 from ..errors import ConfigError
 from .published import published
 
-TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table5": ("fid_rec", "fid_gen")}
+TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table4": ("precision", "recall"),
+                 "table5": ("fid_rec", "fid_gen")}
+HIGHER_IS_BETTER = {"table4"}
 # tables printed with datasets as rows and the config's rows as column groups
 TRANSPOSED = {"table5"}
-METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen."}
+METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall"}
 DATASET_HEAD = {"mnist": "MNIST", "fashion_mnist": "Fashion", "cifar10": "CIFAR-10", "celeba": "CelebA"}
 TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table3": "FlexAE (Mondal et al., UAI 2021), Table 3",
+                "table4": "FlexAE (Mondal et al., UAI 2021), Table 4 (precision/recall of Sajjadi et al. 2018, max F_1/8 / max F_8)",
                 "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
            "extractor", "n_samples"]
@@ -78,8 +81,8 @@ def _caption(name: str, df: pd.DataFrame) -> str:
     setup = df.drop_duplicates("dataset")[["dataset", "extractor", "n_samples"]]
     parts = [f"{DATASET_HEAD.get(r.dataset, r.dataset)}: {r.extractor} features, {r.n_samples} samples"
              for r in setup.itertuples() if isinstance(r.extractor, str)]
-    note = ("Lower is better. Ours beside the published values of " + TABLE_SOURCE[name]
-            + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
+    note = (("Higher" if name in HIGHER_IS_BETTER else "Lower") + " is better. Ours beside the published values of "
+            + TABLE_SOURCE[name] + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
     return note + ("Ours: " + "; ".join(parts) + "." if parts else "")

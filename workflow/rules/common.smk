@@ -2,9 +2,10 @@
 import json
 import shlex
 
-from rae_bench.cli import table_spec
-from rae_bench.config import check_references, extractor_for, n_samples_for, resolve_run
+from rae_bench.report.specs import figure_spec, required_metrics, table_spec
+from rae_bench.config import check_references, expand_sweeps, extractor_for, n_samples_for, resolve_run
 
+expand_sweeps(config)  # each (model, m) of a latent sweep becomes a run named {model}_m{m}
 check_references(config)
 
 RESULTS = "results"
@@ -60,6 +61,8 @@ def extractor_inputs(dataset, extractor):
 
 
 def table_metrics(w):
-    spec = table_spec(config, w.table)
-    return [f"{RESULTS}/{ds}/{row['model']}/seed{seed}/{row['sampler']}/metrics.json"
-            for row in spec["rows"] if "model" in row for ds in spec["datasets"] for seed in spec["seeds"]]
+    return required_metrics(table_spec(config, w.table), RESULTS)
+
+
+def figure_metrics(w):
+    return required_metrics(figure_spec(config, w.figure), RESULTS)

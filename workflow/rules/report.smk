@@ -1,4 +1,4 @@
-# Tables from cached metrics.json files; no training happens here.
+# Tables and figures from cached metrics.json files; no training happens here.
 
 
 rule table:
@@ -12,3 +12,15 @@ rule table:
     shell:
         "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results " + RESULTS + " "
         "--csv {output.csv} --tex {output.tex}"
+
+
+rule figure:
+    input:
+        figure_metrics,
+    output:
+        multiext("figures/{figure}", ".pdf", ".png", ".csv", ".tex"),
+    params:
+        spec=lambda w: json.dumps(figure_spec(config, w.figure), sort_keys=True),
+    shell:
+        "rae-bench figure --name {wildcards.figure} --spec {params.spec:q} --results " + RESULTS + " "
+        "--out figures/{wildcards.figure}"

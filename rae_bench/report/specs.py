@@ -1,0 +1,70 @@
+"""What each table and figure needs from the workflow config, as plain JSON data.
+
+The Snakemake rules pass these specs to ``rae-bench table|figure`` (so a table
+reruns only when its own spec changes) and ask ``required_metrics`` for the
+``metrics.json`` files it reads.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import extractor_for, n_samples_for, sweep_latent_dims, sweep_run_name
+from ..errors import ConfigError
+
+
+def _true_n(cfg: Mapping[str, Any], ds: str) -> int | None:
+    entry = cfg["datasets"][ds]
+    return entry.get("options", {}).get("n") if entry["source"] == "synthetic" else None
+
+
+def sweep_spec(cfg: Mapping[str, Any], sweep: str, models: list[str] | None = None,
+               datasets: list[str] | None = None) -> dict[str, Any]:
+    sweeps = cfg.get("sweeps", {})
+    if sweep not in sweeps:
+        raise ConfigError(f"sweep '{sweep}' is not in the config; configured sweeps: {', '.join(sweeps) or 'none'}")
+    s = sweeps[sweep]
+    datasets = list(datasets or s["datasets"])
+    return {
+        "kind": "sweep", "sweep": sweep, "datasets": datasets, "models": list(models or s["models"]),
+        "latent_dims": {ds: sweep_latent_dims(s, ds) for ds in datasets},
+        "sampler": s.get("sampler", "prior"), "seeds": list(cfg.get("seeds", [0])),
+        "true_n": {ds: _true_n(cfg, ds) for ds in datasets},
+        "labels": dict(s.get("labels", {})), "paper_models": dict(s.get("paper_models", {})),
+        "paper_columns": {ds: cfg["datasets"][ds].get("paper_column", ds) for ds in datasets},
+    }
+
+
+def table_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    tables = cfg.get("tables", {})
+    if name not in tables:
+        raise ConfigError(f"table '{name}' is not in the config; configured tables: {', '.join(tables) or 'none'}")
+    entry = dict(tables[name])
+    if "sweep" in entry:
+        return sweep_spec(cfg, entry["sweep"], entry.get("models"), entry.get("datasets"))
+    spec = {"kind": "rows", **entry}
+    spec["seeds"] = list(cfg.get("seeds", [0]))
+    spec["extractors"] = {ds: extractor_for(cfg, ds) for ds in spec["datasets"]}
+    spec["n_samples"] = {ds: n_samples_for(cfg, ds) for ds in spec["datasets"]}
+    spec["paper_columns"] = {ds: cfg["datasets"][ds].get("paper_column", ds) for ds in spec["datasets"]}
+    return spec
+
+
+def figure_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    figures = cfg.get("figures", {})
+    if name not in figures:
+        raise ConfigError(f"figure '{name}' is not in the config; configured figures: {', '.join(figures) or 'none'}")
+    entry = dict(figures[name])
+    models = entry.get("models") or [entry["model"]]
+    spec = sweep_spec(cfg, entry["sweep"], models, entry.get("datasets"))
+    spec.update({k: v for k, v in entry.items() if k in ("model", "mask_model")})
+    return spec
+
+
+def required_metrics(spec: Mapping[str, Any], results: str = "results") -> list[str]:
+    """The metrics.json files a table or figure spec reads."""
+    if spec["kind"] == "sweep":
+        return [f"{results}/{ds}/{sweep_run_name(model, m)}/seed{seed}/{spec['sampler']}/metrics.json"
+                for ds in spec["datasets"] for model in spec["models"] for m in spec["latent_dims"][ds]
+                for seed in spec["seeds"]]
+    return [f"{results}/{ds}/{row['model']}/seed{seed}/{row['sampler']}/metrics.json"
+            for row in spec["rows"] if "model" in row for ds in spec["datasets"] for seed in spec["seeds"]]
