@@ -1,4 +1,10 @@
 # Tables and figures from cached metrics.json files; no training happens here.
+# They are light: on a cluster they run on the submit host instead of queueing.
+
+
+localrules:
+    table,
+    figure,
 
 
 rule table:
