@@ -56,7 +56,7 @@ def test_unrelated_change_keeps_run_identity():
     ({"features": {"extractor": "inceptoin"}}, "features.extractor"),
     ({"tipo": 1}, "Additional properties"),
     ({"tables": {"table3": {"datasets": ["mnsit"], "rows": [{"label": "x", "model": "ae", "sampler": "prior"}]}}},
-     "unknown dataset 'mnsit'; valid datasets: celeba, mnist"),
+     "unknown dataset 'mnsit'; valid datasets: celeba, fashion_mnist, mnist, synth_n16, synth_n8"),
     ({"models": {"vae2": {"model": "vea"}}}, "unknown model 'vea'; valid models: .*wae_mmd"),
     ({"tables": {"table3": {"datasets": ["mnist"], "rows": [{"label": "x", "model": "ae", "sampler": "gmmm"}]}}},
      "unknown sampler 'gmmm'"),
@@ -80,5 +80,5 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
-    assert done.stderr.startswith("error: unknown dataset 'mnsit'; valid datasets: celeba, mnist")
+    assert done.stderr.startswith("error: unknown dataset 'mnsit'; valid datasets: celeba, fashion_mnist, mnist")
     assert not (tmp_path / "r").exists()
