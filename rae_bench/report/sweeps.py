@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..atomic import atomic_path, write_text
 from .published import published_latent
-from .tables import DATASET_HEAD, _cell, _latex_escape, metrics_path
+from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path
 
 SWEEP_METRICS = ("fid_gen", "fid_rec", "active_dims", "nac", "precision", "recall")
 COLUMNS = ["dataset", "model", "label", "m", "true_n", "metric", "ours", "ours_std", "n_seeds", "paper"]
@@ -37,8 +37,7 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
                         if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()]
                 for metric in SWEEP_METRICS:
                     values = [r[metric] for r in runs if r.get(metric) is not None]
-                    mean = sum(values) / len(values) if values else math.nan
-                    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else math.nan
+                    mean, std = mean_std(values)
                     records.append({"dataset": ds, "model": model, "label": label, "m": int(m),
                                     "true_n": spec.get("true_n", {}).get(ds), "metric": metric, "ours": mean,
                                     "ours_std": std, "n_seeds": len(values),

@@ -36,6 +36,13 @@ def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampl
     return Path(results) / dataset / model / f"seed{seed}" / sampler / "metrics.json"
 
 
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean over seeds and the sample standard deviation (nan for fewer than two values)."""
+    mean = sum(values) / len(values) if values else math.nan
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else math.nan
+    return mean, std
+
+
 def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
     """One row per (table row, dataset, metric): our mean over seeds, its spread, and the paper's value."""
     if name not in TABLE_METRICS:
@@ -51,8 +58,7 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
             paper_ds = spec.get("paper_columns", {}).get(ds, ds)
             for metric in TABLE_METRICS[name]:
                 values = [r[metric] for r in runs if r.get(metric) is not None]
-                mean = sum(values) / len(values) if values else math.nan
-                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else math.nan
+                mean, std = mean_std(values)
                 records.append({
                     "table": name, "row": row["label"], "model": row.get("model"), "sampler": row.get("sampler"),
                     "dataset": ds, "metric": metric, "ours": mean, "ours_std": std, "n_seeds": len(values),
