@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 
 

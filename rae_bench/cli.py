@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,11 +45,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
-    """Settings: the workflow's ``--settings`` JSON, else ``--config`` files, else config/config.yaml."""
+    """Settings: ``--settings`` JSON or ``$RAE_BENCH_SETTINGS``, else ``--config`` files, else config/config.yaml."""
     from .config import DEFAULT_CONFIG, load_config
 
-    if getattr(args, "settings", None):
-        return _json_arg(args.settings)
+    settings = getattr(args, "settings", None) or os.environ.get("RAE_BENCH_SETTINGS")
+    if settings:  # the workflow's settings (Snakemake sets RAE_BENCH_SETTINGS for every job)
+        return _json_arg(settings)
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
     return load_config(files) if files else {}
 

@@ -95,7 +95,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
         import jsonschema
 
         schema = yaml.safe_load(SCHEMA_PATH.read_text())
-        errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(cfg), key=lambda e: list(e.path))
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.path))
         if errors:
             err = errors[0]
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"

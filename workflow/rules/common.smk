@@ -1,38 +1,40 @@
 # Helpers shared by the rules: config lookups and the settings every command gets.
 import json
-import shlex
+import os
 
-from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 from rae_bench.config import check_references, expand_sweeps, extractor_for, n_samples_for, resolve_run
+from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 
 expand_sweeps(config)  # each (model, m) of a latent sweep becomes a run named {model}_m{m}
 check_references(config)
 
 RESULTS = "results"
-RUN = RESULTS + "/{dataset}/{model}/seed{seed}"
 
 
 wildcard_constraints:
-    dataset="[A-Za-z0-9_\-]+",
-    model="[A-Za-z0-9_\-]+",
-    sampler="[A-Za-z0-9_\-]+",
-    seed="[0-9]+",
-    n="[0-9]+",
+    dataset=r"[A-Za-z0-9_\-]+",
+    model=r"[A-Za-z0-9_\-]+",
+    sampler=r"[A-Za-z0-9_\-]+",
+    seed=r"[0-9]+",
+    n=r"[0-9]+",
     extractor="inception|classifier|raw",
 
 
-# Where data lives and which device runs: passed on the command line, not as params, so moving the
-# data or switching CPU/GPU does not invalidate results.
-_SETTINGS = {
+# Where data lives, which device runs, how often to checkpoint: handed to every command through the
+# environment, not the command line or params, so that moving the data, switching CPU/GPU or changing the
+# checkpoint interval never makes Snakemake rerun a job (its code and params triggers see neither).
+os.environ.update(RAE_BENCH_SETTINGS=json.dumps({
     "data_root": config.get("data_root", "data"),
     "cache_dir": config.get("cache_dir", "results/cache"),
     "download": config.get("download", False),
     "verify_checksums": config.get("verify_checksums", True),
     "device": config.get("device", "auto"),
+    "checkpoint_every": config.get("checkpoint_every", 500),
     "features": {k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size")},
-}
-# quoted for the shell, braces doubled for Snakemake's formatter
-SETTINGS = shlex.quote(json.dumps(_SETTINGS)).replace("{", "{{").replace("}", "}}")
+}))
+# The conda environment of all jobs (with --software-deployment-method conda) is the repository's
+# environment.yml, which pins the dependencies and installs this repository (pip -e, relative to it).
+ENV = "../../environment.yml"
 
 
 def res(rule_name, key, default):

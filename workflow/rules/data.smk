@@ -3,36 +3,41 @@
 
 rule feature_classifier:
     output:
-        RESULTS + "/{dataset}/features/classifier/classifier.pt",
+        "results/{dataset}/features/classifier/classifier.pt",
     params:
         spec=lambda w: json.dumps({"source": config["datasets"][w.dataset]["source"],
                                    "options": config["datasets"][w.dataset].get("options", {}),
                                    **config.get("features", {}).get("classifier", {})}, sort_keys=True),
     log:
-        RESULTS + "/{dataset}/features/classifier/train.log",
+        "results/{dataset}/features/classifier/train.log",
     threads: res("features", "threads", 1)
     resources:
         mem_mb=res("features", "mem_mb", 4000),
         runtime=res("features", "runtime", 30),
         gpu=res("features", "gpu", 0),
+    conda:
+        ENV
     shell:
-        "rae-bench train-classifier --settings " + SETTINGS + " --spec {params.spec:q} "
-        "--threads {threads} --quiet --out {output} 2>&1 | tee {log}"
+        "rae-bench train-classifier --spec {params.spec:q} --threads {threads} --quiet --out {output} 2>&1 | tee {log}"
 
 
 rule reference_stats:
     input:
         lambda w: extractor_inputs(w.dataset, w.extractor),
     output:
-        RESULTS + "/{dataset}/features/{extractor}/reference_test_n{n}.npz",
+        "results/{dataset}/features/{extractor}/reference_test_n{n}.npz",
     params:
         spec=dataset_spec,
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}" if w.extractor == "classifier" else "",
+    log:
+        "results/{dataset}/features/{extractor}/reference_test_n{n}.log",
     threads: res("features", "threads", 1)
     resources:
         mem_mb=res("features", "mem_mb", 4000),
         runtime=res("features", "runtime", 30),
         gpu=res("features", "gpu", 0),
+    conda:
+        ENV
     shell:
-        "rae-bench reference-stats --settings " + SETTINGS + " --dataset-spec {params.spec:q} "
-        "--extractor {wildcards.extractor} {params.classifier} --n {wildcards.n} --threads {threads} --out {output}"
+        "rae-bench reference-stats --dataset-spec {params.spec:q} --extractor {wildcards.extractor} "
+        "{params.classifier} --n {wildcards.n} --threads {threads} --out {output} 2>&1 | tee {log}"

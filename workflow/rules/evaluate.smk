@@ -3,42 +3,56 @@
 
 rule fit_sampler:
     input:
-        RUN + "/model.pt",
+        "results/{dataset}/{model}/seed{seed}/model.pt",
     output:
-        RUN + "/{sampler}/sampler.pt",
+        "results/{dataset}/{model}/seed{seed}/{sampler}/sampler.pt",
     params:
         sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
+    log:
+        "results/{dataset}/{model}/seed{seed}/{sampler}/fit.log",
     threads: res("evaluate", "threads", 1)
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),
         runtime=res("evaluate", "runtime", 30),
         gpu=res("evaluate", "gpu", 0),
+    conda:
+        ENV
     shell:
-        "rae-bench fit-sampler --settings " + SETTINGS + " --model-path {input} --sampler {wildcards.sampler} "
-        "--params {params.sampler:q} --seed {wildcards.seed} --threads {threads} --out {output}"
+        "rae-bench fit-sampler --model-path {input} --sampler {wildcards.sampler} --params {params.sampler:q} "
+        "--seed {wildcards.seed} --threads {threads} --out {output} 2>&1 | tee {log}"
 
 
 rule evaluate:
     input:
-        model=RUN + "/model.pt",
-        sampler=RUN + "/{sampler}/sampler.pt",
+        model="results/{dataset}/{model}/seed{seed}/model.pt",
+        sampler="results/{dataset}/{model}/seed{seed}/{sampler}/sampler.pt",
         reference=lambda w: reference_path(w.dataset),
         extractor=lambda w: extractor_inputs(w.dataset, extractor_for(config, w.dataset)),
     output:
-        metrics=RUN + "/{sampler}/metrics.json",
-        samples=RUN + "/{sampler}/samples.png",
+        metrics="results/{dataset}/{model}/seed{seed}/{sampler}/metrics.json",
+        samples=report(
+            "results/{dataset}/{model}/seed{seed}/{sampler}/samples.png",
+            caption="../report/samples.rst",
+            category="Samples",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "sampler": "{sampler}", "seed": "{seed}"},
+        ),
     params:
         extractor=lambda w: extractor_for(config, w.dataset),
         n=lambda w: n_samples_for(config, w.dataset),
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}"
         if extractor_for(config, w.dataset) == "classifier" else "",
-        out=RUN + "/{sampler}",
+        out=lambda w, output: os.path.dirname(output.metrics),
+    log:
+        "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.log",
     threads: res("evaluate", "threads", 1)
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),
         runtime=res("evaluate", "runtime", 30),
         gpu=res("evaluate", "gpu", 0),
+    conda:
+        ENV
     shell:
-        "rae-bench evaluate --settings " + SETTINGS + " --model-path {input.model} --sampler-path {input.sampler} "
+        "rae-bench evaluate --model-path {input.model} --sampler-path {input.sampler} "
         "--extractor {params.extractor} {params.classifier} --reference {input.reference} "
-        "--n-samples {params.n} --threads {threads} --out-dir {params.out}"
+        "--n-samples {params.n} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"

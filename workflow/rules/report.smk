@@ -11,22 +11,35 @@ rule table:
     input:
         table_metrics,
     output:
-        csv="tables/{table}.csv",
+        csv=report("tables/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
         tex="tables/{table}.tex",
     params:
         spec=lambda w: json.dumps(table_spec(config, w.table), sort_keys=True),
+        results=RESULTS,
+    log:
+        "logs/table_{table}.log",
+    conda:
+        ENV
     shell:
-        "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results " + RESULTS + " "
-        "--csv {output.csv} --tex {output.tex}"
+        "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results {params.results} "
+        "--csv {output.csv} --tex {output.tex} 2>&1 | tee {log}"
 
 
 rule figure:
     input:
         figure_metrics,
     output:
-        multiext("figures/{figure}", ".pdf", ".png", ".csv", ".tex"),
+        multiext("figures/{figure}", ".pdf", ".csv", ".tex"),
+        png=report("figures/{figure}.png", caption="../report/figure.rst", category="Figures",
+                   labels={"figure": "{figure}"}),
     params:
         spec=lambda w: json.dumps(figure_spec(config, w.figure), sort_keys=True),
+        results=RESULTS,
+        out=lambda w, output: os.path.splitext(output.png)[0],
+    log:
+        "logs/figure_{figure}.log",
+    conda:
+        ENV
     shell:
-        "rae-bench figure --name {wildcards.figure} --spec {params.spec:q} --results " + RESULTS + " "
-        "--out figures/{wildcards.figure}"
+        "rae-bench figure --name {wildcards.figure} --spec {params.spec:q} --results {params.results} "
+        "--out {params.out} 2>&1 | tee {log}"
