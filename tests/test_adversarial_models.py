@@ -12,13 +12,7 @@ from rae_bench.models import build_model
 from rae_bench.models.autoencoders import SN_LAYERS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: one thread is faster than two and immune to a busy machine's thread contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seeded(name: str, shape=(1, 28, 28), latent: int = 4, params=None):

@@ -8,7 +8,8 @@ from rae_bench.data import DataSource, load
 from rae_bench.errors import ConfigError
 from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
 from rae_bench.models import build_model
-from rae_bench.train import train
+
+from resume_check import whole_and_resumed
 
 
 def make(shape=(12,), latent: int = 4, seed: int = 0, **params):
@@ -80,13 +81,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
            "n_train": None, "run": "flexae", "model": "flexae",
            "params": {"latent_smoothing": True, "n_critic": 2, "noise_dim": 6}, "latent_dim": 4, "arch": "tiny",
            "seed": 1, "training": {"epochs": 3, "batch_size": 32, "optim": {"lr": 1e-3}}}
-    src = DataSource(root=tmp_path / "data", cache=tmp_path / "cache")
-    train(run, tmp_path / "full", src, progress=False, checkpoint_every=4)
-    with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "cut", src, progress=False, checkpoint_every=4, interrupt_at=10)
-    train(run, tmp_path / "cut", src, progress=False, checkpoint_every=4)
-    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["state"]
-    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state"]
+    full, cut = whole_and_resumed(run, tmp_path)
     assert any(k.startswith("image_critic.") for k in full) and any(k.startswith("prior_generator.") for k in full)
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
 

@@ -12,13 +12,7 @@ from rae_bench.models.injflow import decode_with_jacobian_norm, logdet_bound
 from rae_bench.samplers import build_sampler
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Nets this small run several times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def exact_fro2(model, z: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,8 @@ from rae_bench.data import DataSource, load
 from rae_bench.errors import ConfigError
 from rae_bench.models import build_model
 from rae_bench.models.maskaae import authors_poly_every
-from rae_bench.train import train
+
+from resume_check import whole_and_resumed
 
 
 def make(shape=(12,), latent: int = 6, seed: int = 0, **params):
@@ -123,13 +124,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
            "n_train": None, "run": "maskaae", "model": "maskaae",
            "params": {"poly_every": 4, "n_critic": 2}, "latent_dim": 4, "arch": "tiny", "seed": 1,
            "training": {"epochs": 3, "batch_size": 32, "optim": {"lr": 1e-3}}}
-    src = DataSource(root=tmp_path / "data", cache=tmp_path / "cache")
-    train(run, tmp_path / "full", src, progress=False, checkpoint_every=4)
-    with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "cut", src, progress=False, checkpoint_every=4, interrupt_at=10)
-    train(run, tmp_path / "cut", src, progress=False, checkpoint_every=4)
-    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["state"]
-    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state"]
+    full, cut = whole_and_resumed(run, tmp_path)
     assert int(full["step"]) == 15
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
 

@@ -34,13 +34,7 @@ def moments_close(x: torch.Tensor) -> bool:
                 and ((cov - COV).abs() / COV.abs().clamp_min(1.0)).max() < 0.2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Nets this small train several times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
