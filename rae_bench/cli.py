@@ -105,9 +105,12 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    spec = _json_arg(args.spec) if args.spec else {
-        "source": dataset_entry(cfg, args.dataset)["source"], "options": dataset_entry(cfg, args.dataset).get("options", {}),
-        **cfg.get("features", {}).get("classifier", {})}
+    if args.spec:
+        spec = _json_arg(args.spec)
+    else:
+        entry = dataset_entry(cfg, args.dataset)
+        spec = {"source": entry["source"], "options": entry.get("options", {}),
+                **cfg.get("features", {}).get("classifier", {})}
     src = _source(args, cfg)
     n_train = spec.get("n_train")  # first N training images, as the generative runs use
     images = load(spec["source"], "train", src, spec.get("options"))[:n_train]

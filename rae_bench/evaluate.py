@@ -53,12 +53,6 @@ def generate(model: GenerativeAE, codes: torch.Tensor, device: torch.device) -> 
     return torch.cat([quantize(model.decode(codes[s].to(device)), model.is_image) for s in _batches(len(codes))])
 
 
-@torch.inference_mode()
-def reconstruct(model: GenerativeAE, data: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return torch.cat([quantize(model.reconstruct(to_float(data[s]).to(device)), model.is_image)
-                      for s in _batches(len(data))])
-
-
 def scatter_vectors(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
     """Vector data has no image grid: plot the first two coordinates of real and generated points."""
     import matplotlib
@@ -107,7 +101,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     mu_ref, sigma_ref = load_stats(reference)
     test = test_subset(run, source, n_samples)
 
-    recon = reconstruct(model, test, dev)
+    codes = encode_all(model, test, dev)  # once: for the reconstructions and for NAC
+    recon = generate(model, codes, dev)
     mse = float(((to_float(recon) - to_float(test)) ** 2).flatten(1).mean(1).mean())
     fid_rec = frechet_distance(*gaussian_stats(extractor(recon)), mu_ref, sigma_ref)
 
@@ -121,7 +116,7 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     mask = mask.detach().cpu() if isinstance(mask, torch.Tensor) else None
     m_active = active_dims(mask, model.latent_dim)
     active = None if mask is None else mask >= ACTIVE_THRESHOLD
-    latent_nac = nac(encode_all(model, test, dev), active) if m_active >= 2 else math.nan
+    latent_nac = nac(codes, active) if m_active >= 2 else math.nan
 
     out = Path(out_dir)
     if not model.is_image:

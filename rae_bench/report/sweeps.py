@@ -46,9 +46,14 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
+def _known(true_n: Any) -> bool:
+    """Whether a dataset's true latent dimension is known (synthetic data)."""
+    return isinstance(true_n, (int, float)) and not math.isnan(true_n)
+
+
 def _dataset_title(ds: str, true_n: Any) -> str:
     head = DATASET_HEAD.get(ds, ds)
-    return f"{head} (n = {int(true_n)})" if isinstance(true_n, (int, float)) and not math.isnan(true_n) else head
+    return f"{head} (n = {int(true_n)})" if _known(true_n) else head
 
 
 def table2_latex(df: pd.DataFrame) -> str:
@@ -96,10 +101,14 @@ def _pyplot():
     return plt
 
 
-def _save(fig: Any, stem: Path) -> None:
+def _write_figure(fig: Any, stem: Path, table: pd.DataFrame, label: str, caption: str) -> None:
+    """The figure as PDF and PNG, its plotted numbers as CSV, and a LaTeX snippet that includes it."""
     for ext in ("pdf", "png"):
         with atomic_path(stem.with_suffix(f".{ext}")) as tmp:
             fig.savefig(tmp, dpi=150, bbox_inches="tight")
+    _pyplot().close(fig)
+    write_text(stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.5g"))
+    write_text(stem.with_suffix(".tex"), _figure_tex(stem, label, caption))
 
 
 def figure2(df: pd.DataFrame, model: str, stem: str | Path) -> pd.DataFrame:
@@ -113,21 +122,18 @@ def figure2(df: pd.DataFrame, model: str, stem: str | Path) -> pd.DataFrame:
         curve = curve.sort_values("m")
         line, = ax.plot(curve["m"], curve["scaled_fid"], marker="o", label=_dataset_title(ds, curve["true_n"].iloc[0]))
         n = curve["true_n"].iloc[0]
-        if isinstance(n, (int, float)) and not math.isnan(n):
+        if _known(n):
             ax.axvline(n, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("latent dimension m")
     ax.set_ylabel("scaled FID (FID / max FID of its curve)")
     ax.set_title(f"{data['label'].iloc[0] if len(data) else model}: generation FID against m")
     ax.legend(fontsize=8)
-    _save(fig, stem)
-    plt.close(fig)
     table = data[["dataset", "m", "true_n", "ours", "scaled_fid"]].rename(columns={"ours": "fid_gen"})
-    write_text(stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.5g"))
-    write_text(stem.with_suffix(".tex"), _figure_tex(stem, "figure2",
+    _write_figure(fig, stem, table, "figure2",
                "Scaled generation FID (FID divided by the largest FID of its curve) of a WAE against the latent "
                "dimension m; dotted lines mark the true latent dimension n of the synthetic data "
-               "(cf. Mondal et al., UAI 2020, Figure 2)."))
+               "(cf. Mondal et al., UAI 2020, Figure 2).")
     return table
 
 
@@ -151,22 +157,19 @@ def figure5(df: pd.DataFrame, models: list[str], mask_model: str, stem: str | Pa
         twin.plot(active["m"], active["ours"], color="black", linestyle="--", marker="s", label="$m_A$")
         twin.set_ylabel("active dimensions $m_A$")
         n = part["true_n"].iloc[0]
-        if isinstance(n, (int, float)) and not math.isnan(n):
+        if _known(n):
             twin.axhline(n, color="grey", linestyle=":", linewidth=1)
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
         ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")
     fig.tight_layout()
-    _save(fig, stem)
-    plt.close(fig)
     wide = df[df.model.isin(models) & df.metric.isin(["fid_gen", "active_dims"])]
     table = wide.pivot_table(index=["dataset", "m", "true_n"], columns=["model", "metric"], values="ours")
     table.columns = [f"{m}_{k}" for m, k in table.columns]
     table = table.reset_index()
-    write_text(stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.5g"))
-    write_text(stem.with_suffix(".tex"), _figure_tex(stem, "figure5",
+    _write_figure(fig, stem, table, "figure5",
                "Generation FID of WAE and MaskAAE against the model capacity m, and the number of active "
                "dimensions m_A of the trained MaskAAE (dashed, right axis); the dotted line marks the true latent "
-               "dimension n (cf. Mondal et al., UAI 2020, Figure 5)."))
+               "dimension n (cf. Mondal et al., UAI 2020, Figure 5).")
     return table
 
 
