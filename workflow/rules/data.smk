@@ -10,6 +10,8 @@ rule feature_classifier:
                                    **config.get("features", {}).get("classifier", {})}, sort_keys=True),
     log:
         "results/{dataset}/features/classifier/train.log",
+    benchmark:
+        "results/{dataset}/features/classifier/train.benchmark.tsv"
     threads: res("features", "threads", 1)
     resources:
         mem_mb=res("features", "mem_mb", 4000),
@@ -31,6 +33,8 @@ rule reference_stats:
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}" if w.extractor == "classifier" else "",
     log:
         "results/{dataset}/features/{extractor}/reference_test_n{n}.log",
+    benchmark:
+        "results/{dataset}/features/{extractor}/reference_test_n{n}.benchmark.tsv"
     threads: res("features", "threads", 1)
     resources:
         mem_mb=res("features", "mem_mb", 4000),

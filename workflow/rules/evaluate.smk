@@ -10,6 +10,8 @@ rule fit_sampler:
         sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
     log:
         "results/{dataset}/{model}/seed{seed}/{sampler}/fit.log",
+    benchmark:
+        "results/{dataset}/{model}/seed{seed}/{sampler}/fit.benchmark.tsv"
     threads: res("evaluate", "threads", 1)
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),
@@ -45,6 +47,8 @@ rule evaluate:
         out=lambda w, output: os.path.dirname(output.metrics),
     log:
         "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.log",
+    benchmark:
+        "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.benchmark.tsv"
     threads: res("evaluate", "threads", 1)
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),

@@ -13,6 +13,8 @@ rule train:
         out=lambda w, output: os.path.dirname(output.model),
     log:
         "results/{dataset}/{model}/seed{seed}/train.log",
+    benchmark:
+        "results/{dataset}/{model}/seed{seed}/train.benchmark.tsv"
     threads: res("train", "threads", 1)
     resources:
         mem_mb=res("train", "mem_mb", 4000),
