@@ -1,11 +1,16 @@
 """Atomic file writes: a reader sees the old file or the new one, never half.
 
 Every output of the suite goes through these helpers: write to a temporary
-file in the same folder, flush and fsync, then ``os.replace``.
+file in the same folder, flush and fsync, then ``os.replace``. A failed write
+(full disk, read-only or unwritable folder, file size limit) removes the
+temporary file, leaves any previous file untouched and raises
+:class:`~rae_bench.errors.OutputError`, one line naming the file and the fix.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import tempfile
@@ -13,6 +18,23 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+from .errors import OutputError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR)
+
+
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """One line for a write that the file system refused, with the fix for its cause."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _FULL:
+        fix = "free disk space (or raise the quota / file size limit) and run the command again"
+    elif exc.errno in _DENIED:
+        fix = f"make {Path(path).parent} writable (or choose another output folder) and run the command again"
+    else:
+        fix = "check the output folder and run the command again"
+    return OutputError(f"cannot write {path}: {reason}; {fix}; earlier results are kept")
 
 
 @contextlib.contextmanager
@@ -23,8 +45,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     the extension (PNG, PDF, NPZ) still work.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    except OSError as exc:
+        raise output_error(target, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -32,9 +57,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        raise output_error(target, exc) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files of ``path`` left by a writer that was killed (SIGKILL skips the clean-up)."""
+    target = Path(path)
+    return sorted(target.parent.glob(f".{target.name}.*.tmp{target.suffix}"))
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -47,5 +80,10 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    # Serialise in memory first: torch's own file writer turns ENOSPC/EFBIG into an opaque
+    # RuntimeError ("unexpected pos"), a plain write raises the OSError that names the cause.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getbuffer())

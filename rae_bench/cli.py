@@ -10,11 +10,13 @@
 Settings come from ``--config`` files (default ``config/config.yaml``); the
 workflow passes the few resolved values a job needs as JSON instead
 (``--run-config``, ``--spec``) so that a job reruns only when they change.
-A :class:`RaeBenchError` prints one line and exits with status 2.
+A :class:`RaeBenchError`, or a write the file system refuses (full disk,
+read-only folder), prints one line and exits with status 2.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, RaeBenchError
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR)
 
 
 def _json_arg(text: str) -> Any:
@@ -277,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except RaeBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # a write outside the atomic helpers (the training log, a folder): the same one line
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        from .atomic import output_error  # (imports torch: only when needed)
+
+        print(f"error: {output_error(exc.filename or '(unknown file)', exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

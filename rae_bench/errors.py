@@ -22,6 +22,10 @@ class CheckpointError(RaeBenchError):
     """A checkpoint or sampler state cannot be used."""
 
 
+class OutputError(RaeBenchError):
+    """An output cannot be written (full disk, read-only or unwritable folder); earlier files are kept."""
+
+
 class TrainingDiverged(RaeBenchError):
     """A loss became NaN or infinite."""
 
