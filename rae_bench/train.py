@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 import torch
 from tqdm import tqdm
 
-from .atomic import torch_save, write_json
+from .atomic import atomic_path, stale_temporaries, torch_save, write_json
 from .config import config_hash
 from .data import DataSource, data_shape, load, to_float
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
@@ -90,11 +90,15 @@ class _Log:
         if not self.path.exists():
             return
         with open(self.path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-        self.fields = None
-        self.path.unlink()
-        for row in rows:
-            self.append(row)
+            reader = csv.DictReader(f)
+            rows = [r for r in reader if int(r["step"]) <= step]
+            fields = list(reader.fieldnames or [])
+        with atomic_path(self.path) as tmp:  # rewritten in one piece: a kill here keeps the whole log
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+        self.fields = fields or None
 
     def append(self, row: Mapping[str, Any]) -> None:
         new = self.fields is None and not self.path.exists()
@@ -164,6 +168,8 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     every = int(checkpoint_every)
     ckpt_path, log = out / "checkpoint.pt", _Log(out / "train_log.partial.csv")
 
+    for tmp in stale_temporaries(ckpt_path):  # a kill during a checkpoint write leaves its temporary file
+        tmp.unlink(missing_ok=True)
     step, elapsed = 0, 0.0
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
@@ -226,7 +232,8 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
               "images_per_second": round(step * batch / max(elapsed, 1e-9), 1)}
     torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest, "data_shape": list(data.shape[1:]),
                 "state": model.state_dict(), "result": result}, out / "model.pt")
-    shutil.copyfile(log.path, out / "train_log.csv")
+    with atomic_path(out / "train_log.csv") as tmp:  # a kill here must not leave half a log
+        shutil.copyfile(log.path, tmp)
     write_json(out / "config.json", {"run": dict(run), "config_hash": digest, "result": result})
     ckpt_path.unlink(missing_ok=True)
     log.path.unlink(missing_ok=True)
