@@ -2,7 +2,12 @@
 # and build the paper's tables from cached runs.
 #   snakemake --cores 2 tables/table3.tex
 #   snakemake --cores 8 --configfile config/paper.yaml tables/table3.tex
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
+
+from rae_bench.config import validate_config
+from rae_bench.errors import ConfigError
 
 min_version("9.0")
 
@@ -13,7 +18,12 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 report: "workflow/report/workflow.rst"
 
 
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+# The schema (workflow/schemas/config.schema.yaml), then the names: sweeps become runs, and every model,
+# sampler and dataset a table or figure names must exist. A bad config stops here with one line.
+try:
+    validate_config(config)
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
 
 
 include: "workflow/rules/common.smk"

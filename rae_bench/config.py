@@ -99,7 +99,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
         if errors:
             err = errors[0]
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-            raise ConfigError(f"config value at '{where}' is invalid: {err.message}; see {SCHEMA_PATH.name}")
+            raise ConfigError(f"config value at '{where}' is invalid: {err.message}; fix it in the config "
+                              f"(allowed values: workflow/schemas/{SCHEMA_PATH.name})")
     expand_sweeps(cfg)
     check_references(cfg)
 

@@ -78,7 +78,7 @@ def fit_sampler(model_path: str | Path, sampler: str, params: dict[str, Any] | N
     smp = build_sampler(sampler, model, params, seed)
     codes = encode_all(model, training_data(blob["run"], source), dev) if smp.needs_codes else None
     smp.fit(codes)
-    save_sampler(smp, out_path)
+    save_sampler(smp, out_path, model_hash=blob.get("config_hash"))
 
 
 def test_subset(run: dict[str, Any], source: DataSource, n: int) -> torch.Tensor:
@@ -97,14 +97,19 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     dev = pick_device(device)
     model, blob = load_model(model_path, dev)
     run = blob["run"]
-    smp = load_sampler(sampler_path, model)
+    smp = load_sampler(sampler_path, model, model_hash=blob.get("config_hash"))
     mu_ref, sigma_ref = load_stats(reference)
     test = test_subset(run, source, n_samples)
 
     codes = encode_all(model, test, dev)  # once: for the reconstructions and for NAC
     recon = generate(model, codes, dev)
     mse = float(((to_float(recon) - to_float(test)) ** 2).flatten(1).mean(1).mean())
-    fid_rec = frechet_distance(*gaussian_stats(extractor(recon)), mu_ref, sigma_ref)
+    recon_stats = gaussian_stats(extractor(recon))
+    if recon_stats[0].shape != mu_ref.shape:
+        raise DataError(f"reference statistics {reference} hold {mu_ref.shape[0]}-d features but extractor "
+                        f"'{extractor_name}' gives {recon_stats[0].shape[0]}-d ones for dataset '{run['dataset']}' "
+                        f"(made for another dataset or extractor); delete {reference} and recompute it")
+    fid_rec = frechet_distance(*recon_stats, mu_ref, sigma_ref)
 
     gen = torch.Generator().manual_seed(int(run["seed"]))
     samples = generate(model, smp.sample(n_samples, gen), dev)
@@ -135,7 +140,9 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         "fid_rec": fid_rec, "fid_gen": fid_gen, "mse_rec": mse,
         "precision": pr["precision"], "recall": pr["recall"], "active_dims": m_active,
         "nac": latent_nac if math.isfinite(latent_nac) else None,
-        "train_seconds": blob["result"]["train_seconds"], "eval_seconds": round(time.perf_counter() - t0, 3),
     }
+    # wall times go beside, not into, metrics.json: the same config and seed give a byte-identical metrics.json
+    write_json(out / "timing.json", {"train_seconds": blob["result"]["train_seconds"],
+                                     "eval_seconds": round(time.perf_counter() - t0, 3)})
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -53,21 +53,35 @@ def build_sampler(name: str, model: GenerativeAE, params: Mapping[str, Any] | No
     return SAMPLERS[name](model, params, seed)
 
 
-def save_sampler(sampler: Sampler, path: str | Path) -> None:
+def save_sampler(sampler: Sampler, path: str | Path, model_hash: str | None = None) -> None:
+    """Plain tensors and numbers only; ``model_hash`` (the model's config hash) ties the state to its model."""
     torch_save({"sampler": sampler.name, "params": sampler.params, "seed": sampler.seed,
+                "latent_dim": sampler.model.latent_dim, "model_hash": model_hash,
                 "state": sampler.state_dict()}, path)
 
 
-def load_sampler(path: str | Path, model: GenerativeAE) -> Sampler:
+def load_sampler(path: str | Path, model: GenerativeAE, model_hash: str | None = None) -> Sampler:
+    """Load without unpickling objects (``weights_only``); refuse a state fitted on another model."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"sampler state {path} not found; run the fit-sampler step first "
                               f"(snakemake {path} or rae-bench fit-sampler)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        sampler = build_sampler(blob["sampler"], model, blob["params"], blob["seed"])
-        sampler.load_state_dict(blob["state"])
-    except (KeyError, TypeError, RuntimeError, EOFError, ValueError) as exc:  # pickle errors subclass these
+    except Exception as exc:  # truncated file, or a pickle of foreign objects (refused by weights_only)
         raise CheckpointError(f"sampler state {path} is unreadable or not a sampler state "
                               f"({type(exc).__name__}); delete it and fit the sampler again") from None
+    refit = f"delete it and fit the sampler again (snakemake {path} or rae-bench fit-sampler)"
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"{path} is not a sampler state; {refit}")
+    other = [k for k, mine in (("latent_dim", model.latent_dim), ("model_hash", model_hash))
+             if mine is not None and blob.get(k) is not None and blob[k] != mine]
+    if other:
+        raise CheckpointError(f"sampler state {path} was fitted on another model (its {other[0]} differs); {refit}")
+    try:
+        sampler = build_sampler(blob["sampler"], model, blob["params"], blob["seed"])
+        sampler.load_state_dict(blob["state"])
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"sampler state {path} is unreadable or not a sampler state "
+                              f"({type(exc).__name__}); {refit}") from None
     return sampler

@@ -2,11 +2,10 @@
 import json
 import os
 
-from rae_bench.config import check_references, expand_sweeps, extractor_for, n_samples_for, resolve_run
+from rae_bench.config import extractor_for, n_samples_for, resolve_run
 from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 
-expand_sweeps(config)  # each (model, m) of a latent sweep becomes a run named {model}_m{m}
-check_references(config)
+# (the Snakefile has validated the config and expanded its sweeps: each (model, m) is a run {model}_m{m})
 
 RESULTS = "results"
 
