@@ -32,7 +32,8 @@ def _json_arg(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]}") from None
+        raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]!r}; "
+                          f"pass a JSON object, quoted for the shell") from None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -250,7 +250,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     except Exception as exc:
         raise CheckpointError(f"model file {p} is unreadable ({type(exc).__name__}); delete it and train again") from None
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{p} is not a rae_bench model file; delete it and train again")
+        raise CheckpointError(f"{p} is not a rae_bench model file (the model.pt of rae-bench train); "
+                              f"pass a run's model.pt, or delete this file and train again")
     run = blob["run"]
     model = build_model(run["model"], blob["data_shape"], run["latent_dim"], run["arch"], run["params"])
     try:

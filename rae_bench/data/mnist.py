@@ -106,6 +106,25 @@ def _read(cls: type[tvd.MNIST], train: bool, src: DataSource) -> tvd.MNIST:
     return _extract(cls, train, src, found, missing, stamp)
 
 
+def _check_idx_headers(name: str, tmp_raw: Path, found: dict[str, Path]) -> None:
+    """Explain an unreadable extracted idx file: no items (an empty split) or images not 28 x 28 grey."""
+    for fname, source in found.items():
+        extracted = tmp_raw / os.path.splitext(fname)[0]
+        try:
+            with open(extracted, "rb") as handle:
+                header = handle.read(4)
+                ndim = header[3] if len(header) == 4 else 0
+                dims = [int.from_bytes(handle.read(4), "big") for _ in range(ndim)]
+        except OSError:
+            continue
+        if len(dims) >= 1 and dims[0] == 0:
+            raise DataError(f"{name} file {source} holds no items (an empty split); "
+                            f"replace it with the original {fname}")
+        if "images" in fname and len(dims) >= 1 and dims[1:] != [28, 28]:
+            raise DataError(f"{name} file {source} holds images of shape {' x '.join(map(str, dims[1:]))}, "
+                            f"expected 28 x 28 single-channel; replace it with the original {fname}")
+
+
 def _stamp_matches(cache_raw: Path, stamp: dict, verify: bool, resources: list) -> bool:
     if not all((cache_raw / os.path.splitext(fname)[0]).is_file() for fname, _ in resources):
         return False
@@ -142,6 +161,7 @@ def _extract(cls: type[tvd.MNIST], train: bool, src: DataSource, found: dict[str
         try:
             dataset = cls(root=tmp, train=train, download=src.verify or bool(missing))
         except _READ_ERRORS as exc:
+            _check_idx_headers(name, tmp_raw, found)  # name the file and what is wrong with it, if we can
             what = f"could not download {', '.join(missing)}" if missing else "could not read the extracted files"
             raise DataError(
                 f"{name}: {what} ({one_line(exc)}); copy the original .gz files into {src.root / name / 'raw'}"
