@@ -1,0 +1,193 @@
+"""How much of the machine training uses (issue 7).
+
+CPU: achieved GFLOP/s of training the ``paper`` MNIST net (one ``train_step``:
+forward, backward and the Adam update, batch 100) against the float32 matmul
+peak measured on the same machine in the same run (``torch.mm`` of two
+``--mm-size`` square matrices, same thread count). FLOPs of one step are
+counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and
+matmuls, forward and backward; elementwise, BatchNorm and optimizer work count
+as zero, so the fraction is of useful dense-math work). Training steps and
+matmuls are timed alternately (``interleaved``). A ``torch.profiler`` trace of
+a few steps splits the time into convolution/matmul, BatchNorm, elementwise and
+other ops, and the optimizer step, and gives the convolutions' own GFLOP/s:
+what is not convolution is memory-bound work that the matmul peak says nothing
+about.
+
+GPU (when CUDA is available): the same for the paper nets on MNIST (1x28x28)
+and CelebA (3x64x64): images per second, achieved GFLOP/s against a
+``torch.mm`` peak, and the share of wall time the GPU is busy (sum of the
+device time of the profiled kernels / wall time of the profiled steps).
+
+    python benchmarks/hardware.py [--model vae] [--steps 3] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from typing import Any, Callable
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from _common import interleaved, median, row, save
+
+from rae_bench.data import to_float
+from rae_bench.models import build_model
+
+SHAPES = {"mnist": (1, 28, 28), "celeba": (3, 64, 64)}
+LATENT = {"mnist": 16, "celeba": 64}
+
+
+def make_step(model_name: str, dataset: str, batch: int, device: torch.device) -> tuple[Callable[[], Any], float]:
+    """A closure running one training step on a fixed uint8 batch, and the FLOPs of that step."""
+    torch.manual_seed(0)
+    model = build_model(model_name, SHAPES[dataset], LATENT[dataset], "paper", {}).to(device).train()
+    opts = model.optimizers({"lr": 1e-3})
+    x8 = torch.randint(0, 256, (batch, *SHAPES[dataset]), dtype=torch.uint8)
+
+    def step() -> Any:
+        out = model.train_step(to_float(x8).to(device), opts)  # float() of the losses syncs the device
+        return out
+
+    step()  # warm-up: allocator, oneDNN/cuDNN algorithm choice, Adam state
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return step, float(counter.get_total_flops())
+
+
+def mm_peak(n: int, device: torch.device, reps: int) -> Callable[[], None]:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    c = torch.empty(n, n, device=device)
+    torch.mm(a, b, out=c)
+
+    def run() -> None:
+        for _ in range(reps):
+            torch.mm(a, b, out=c)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return run
+
+
+CATEGORIES = (
+    ("conv/matmul", ("conv", "mm", "addmm", "bmm", "linear")),
+    ("batchnorm", ("batch_norm",)),
+    ("elementwise", ("relu", "threshold", "add", "mul", "div", "sub", "sigmoid", "exp", "pow", "sqrt", "clamp",
+                     "copy_", "fill_", "zero_", "lerp", "addcmul", "addcdiv", "neg", "binary_cross_entropy",
+                     "sum", "mean", "cat", "pad", "constant_pad", "where", "randn", "normal", "uniform",
+                     "foreach")),
+)
+
+
+def category(name: str) -> str:
+    n = name.lower()
+    for cat, keys in CATEGORIES:
+        if any(k in n for k in keys):
+            return cat
+    return "other"
+
+
+def breakdown(step: Callable[[], Any], steps: int, cuda: bool) -> dict[str, Any]:
+    """Self time per op category (CPU or CUDA kernels), the optimizer's share, and busy share on CUDA."""
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    t0 = time.perf_counter()
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    per_cat: dict[str, float] = defaultdict(float)
+    total = 0.0
+    opt_us = 0.0
+    for ev in events:
+        if ev.key.startswith("Optimizer.step"):
+            opt_us = max(opt_us, ev.cpu_time_total)
+        if not ev.key.startswith("aten::"):
+            continue  # record_function ranges and the like: their ops are counted on their own
+        t = ev.self_device_time_total if cuda else ev.self_cpu_time_total
+        per_cat[category(ev.key[6:])] += t
+        total += t
+    top = sorted(((ev.self_device_time_total if cuda else ev.self_cpu_time_total, ev.key) for ev in events
+                  if ev.key.startswith("aten::")), reverse=True)[:8]
+    out: dict[str, Any] = {
+        "profiled_wall_s": wall,
+        "op_time_s": total / 1e6,
+        "share": {k: v / total for k, v in sorted(per_cat.items(), key=lambda kv: -kv[1])} if total else {},
+        "optimizer_share_of_wall": opt_us / 1e6 / wall,
+        "top_ops": [{"op": k, "s": t / 1e6} for t, k in top],
+    }
+    if cuda:
+        out["gpu_busy_share"] = total / 1e6 / wall
+    return out
+
+
+def measure(device: torch.device, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    step, flops = make_step(args.model, dataset, args.batch_size, device)
+    peak = mm_peak(args.mm_size, device, args.mm_reps)
+    mm_flops = 2 * args.mm_size ** 3 * args.mm_reps
+
+    def steps() -> None:
+        for _ in range(args.steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = interleaved({"train": steps, "matmul": peak}, repeats=args.repeats)
+    t_step = median(times["train"]) / args.steps
+    achieved = flops / t_step / 1e9
+    peak_gflops = mm_flops / median(times["matmul"]) / 1e9
+    prof = breakdown(step, args.profile_steps, device.type == "cuda")
+    conv_s = prof["op_time_s"] * prof["share"].get("conv/matmul", 0.0) / args.profile_steps
+    return {"device": str(device), "dataset": dataset, "flops_per_step": flops, "step_s": t_step,
+            "images_per_s": args.batch_size / t_step, "achieved_gflops": achieved, "peak_gflops": peak_gflops,
+            "fraction": achieved / peak_gflops, "conv_gflops": flops / conv_s / 1e9 if conv_s else None,
+            "runs": times, "profile": prof}
+
+
+def describe(r: dict[str, Any]) -> str:
+    shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["profile"]["share"].items())
+    conv = f"; convs alone run at {r['conv_gflops']:.0f} GFLOP/s" if r["conv_gflops"] else ""
+    busy = f"; GPU busy {100 * r['profile']['gpu_busy_share']:.0f} % of wall" if "gpu_busy_share" in r["profile"] else ""
+    return (f"{r['images_per_s']:.1f} img/s, {r['flops_per_step'] / 1e9:.0f} GFLOP/step; op time: {shares}; "
+            f"Adam step {100 * r['profile']['optimizer_share_of_wall']:.0f} % of wall{conv}{busy}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="vae")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=2, help="training steps per timed run")
+    ap.add_argument("--profile-steps", type=int, default=2)
+    ap.add_argument("--mm-size", type=int, default=2048)
+    ap.add_argument("--mm-reps", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    results = {"cpu": measure(torch.device("cpu"), "mnist", args)}
+    rows = []
+    r = results["cpu"]
+    print(f"CPU: {r['achieved_gflops']:.1f} GFLOP/s of {r['peak_gflops']:.1f} (matmul peak): "
+          f"{100 * r['fraction']:.0f} %; {describe(r)}")
+    rows.append(row(f"training GFLOP/s vs float32 matmul peak, paper MNIST {args.model} net, CPU "
+                    f"{args.threads} threads", ours=r["achieved_gflops"], reference=r["peak_gflops"],
+                    unit="GFLOP/s", ratio=r["fraction"], target="report fraction", met=True,
+                    runs=r["runs"], note=describe(r)))
+    if torch.cuda.is_available():
+        # the GPU keeps every core's worth of host work on one thread; the peak is the device's own
+        for ds in ("mnist", "celeba"):
+            g = results[f"cuda_{ds}"] = measure(torch.device("cuda"), ds, args)
+            print(f"CUDA {ds}: {g['achieved_gflops']:.0f} of {g['peak_gflops']:.0f} GFLOP/s; {describe(g)}")
+            rows.append(row(f"training GFLOP/s vs float32 matmul peak, paper {ds} {args.model} net, "
+                            f"{torch.cuda.get_device_name(0)}", ours=g["achieved_gflops"],
+                            reference=g["peak_gflops"], unit="GFLOP/s", ratio=g["fraction"],
+                            target="report fraction", met=True, runs=g["runs"], note=describe(g)))
+    save("hardware", "python benchmarks/hardware.py", rows, {"settings": vars(args), "results": results})
+
+
+if __name__ == "__main__":
+    main()
