@@ -1,0 +1,113 @@
+"""The DAG: wall time of `snakemake --cores C tables/table3.tex` from empty results, the speed-up
+from --cores 1 to --cores 2, and Snakemake's cost per job.
+
+Each run starts in a fresh working folder (benchmarks/.work/dag/...), so nothing is cached but the
+read-only data under the data root. Per-job cost: every rule writes a Snakemake ``benchmark:`` file
+with the job's own wall time; on one core the jobs run one after another, so
+
+    overhead per job = (DAG wall time - sum of job wall times) / number of jobs
+
+is what Snakemake itself adds (DAG building, scheduling, bookkeeping, job start). The start-up of
+one `rae-bench` process (Python + torch import) sits inside the job times; it is measured apart.
+
+    python benchmarks/dag.py                      # quick profile: Table 3 on MNIST, short runs
+    python benchmarks/dag.py --profile default --cores 2 --repeats 1   # the README's default command
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import HERE, ROOT, median, row, save
+
+PROFILES = {
+    "quick": [ROOT / "config" / "config.yaml", HERE / "dag_quick.yaml"],
+    "default": [ROOT / "config" / "config.yaml"],
+}
+
+
+def data_root() -> str:
+    return os.environ.get("RAE_BENCH_DATA") or str((ROOT / ".." / "shared" / "data").resolve())
+
+
+def run_dag(profile: str, target: str, cores: int, workdir: Path) -> dict[str, float]:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    cmd = ["snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
+           target, "--configfile", *map(str, PROFILES[profile])]
+    env = {**os.environ, "RAE_BENCH_DATA": data_root()}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        sys.exit(f"error: snakemake failed (exit {proc.returncode}); see {workdir / 'snakemake.out'}")
+    done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", proc.stdout + proc.stderr)
+    n_jobs = int(done[-1][1]) if done else 0
+    job_s = 0.0
+    for tsv in workdir.glob("results/**/*.benchmark.tsv"):
+        with open(tsv, newline="") as f:
+            job_s += float(next(csv.DictReader(f, delimiter="\t"))["s"])
+    return {"wall": wall, "jobs": n_jobs, "job_s": job_s}
+
+
+def cli_startup(repeats: int = 5) -> float:
+    """Seconds for one `rae-bench --help` (Python + torch + our imports): paid by every job."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(["rae-bench", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--target", default="tables/table3.tex")
+    ap.add_argument("--cores", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    runs: dict[int, list[dict[str, float]]] = {c: [] for c in args.cores}
+    for r in range(args.repeats):
+        for cores in args.cores:  # interleaved, so load drift hits both settings alike
+            res = run_dag(args.profile, args.target, cores, HERE / ".work" / "dag" / f"{args.profile}_c{cores}")
+            runs[cores].append(res)
+            print(f"  run {r + 1}/{args.repeats} --cores {cores}: {res['wall']:.1f} s, {res['jobs']} jobs, "
+                  f"sum of job times {res['job_s']:.1f} s", flush=True)
+
+    rows = []
+    walls = {c: [x["wall"] for x in runs[c]] for c in args.cores}
+    what = f"`{args.target}`, {args.profile} config"
+    for c in args.cores:
+        rows.append(row(f"DAG wall time, {what}, --cores {c}", ours=median(walls[c]), reference=median(walls[c]),
+                        unit="s", target="measured", met=True, ratio=1.0, runs={"wall_s": walls[c]},
+                        note=f"{runs[c][0]['jobs']} jobs"))
+    if 1 in walls and 2 in walls:
+        speedup = median(walls[1]) / median(walls[2])
+        rows.append(row(f"DAG speed-up --cores 1 -> 2, {what}", ours=median(walls[2]), reference=median(walls[1]),
+                        unit="s", target="close to 2x", met=speedup >= 1.6, runs=walls,
+                        note="ratio = wall(1 core) / wall(2 cores)"))
+    if 1 in runs:
+        per_job = [(x["wall"] - x["job_s"]) / max(x["jobs"], 1) for x in runs[1]]
+        startup = cli_startup()
+        rows.append(row(f"Snakemake overhead per job, {what}, --cores 1", ours=median(per_job),
+                        reference=median([x["job_s"] / max(x["jobs"], 1) for x in runs[1]]), unit="s/job",
+                        target="measured (no target)", met=True,
+                        runs={"overhead_s_per_job": per_job},
+                        note=f"reference = mean job time; one rae-bench start-up (Python + torch) is {startup:.2f} s"))
+    cmd = "python benchmarks/dag.py " + " ".join(sys.argv[1:])
+    save(f"dag_{args.profile}", cmd.strip(), rows, {"runs": {str(c): v for c, v in runs.items()}})
+
+
+if __name__ == "__main__":
+    main()
