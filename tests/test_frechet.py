@@ -117,3 +117,22 @@ def test_shape_mismatch_raises():
         frechet_distance(mu1, s1, mu1, s2)
     with pytest.raises(ValueError, match="sigma1 has shape"):
         frechet_distance(mu1, s1[:3, :3], mu1, s1)
+
+
+def _decaying_stats(rng: np.random.Generator, d: int, n: int, decay: float):
+    """Sample statistics of n draws with eigenvalues ~ k^-decay and a random rotation (full rank for n > d)."""
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    feats = (rng.normal(size=(n, d)) * np.arange(1, d + 1) ** (-decay / 2)) @ q.T + 0.1 * rng.normal(size=d)
+    return gaussian_stats(feats)
+
+
+def test_matches_sqrtm_formula_decaying_spectrum():
+    """The benchmark's comparison (benchmarks/frechet_vs_sqrtm.py) at a moderate d: scipy's sqrtm called directly."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(11)
+    mu1, s1 = _decaying_stats(rng, 192, 1000, 1.0)
+    mu2, s2 = _decaying_stats(rng, 192, 1000, 1.2)
+    diff = mu1 - mu2
+    ref = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(scipy.linalg.sqrtm(s1 @ s2)).real)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-6)
