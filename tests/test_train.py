@@ -1,20 +1,14 @@
-"""Trainer: deterministic, resumable bit for bit, clear on divergence."""
+"""Trainer: deterministic, resumable bit for bit (kills, divergence and bad checkpoints: tests/test_faults.py)."""
 from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from rae_bench.data import DataSource
-from rae_bench.errors import CheckpointError, TrainingDiverged
 from rae_bench.train import load_model, train
 
 
@@ -74,12 +68,6 @@ def test_same_seed_same_weights(tmp_path, source):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_divergence_names_the_step(tmp_path, source):
-    with pytest.raises(TrainingDiverged, match=r"at step \d+ .*lower training.optim.lr"):
-        train(tiny_run("ae", lr=1e12), tmp_path / "r", source, progress=False)
-    assert not (tmp_path / "r" / "model.pt").exists()
-
-
 def test_checkpoint_of_other_config_is_not_resumed(tmp_path, source, capsys):
     with pytest.raises(KeyboardInterrupt):
         train(tiny_run("ae"), tmp_path / "r", source, progress=False, checkpoint_every=2, interrupt_at=3)
@@ -87,36 +75,4 @@ def test_checkpoint_of_other_config_is_not_resumed(tmp_path, source, capsys):
     assert "belongs to another config" in capsys.readouterr().out
     train(tiny_run("ae", lr=2e-3), tmp_path / "fresh", source, progress=False)
     a, b = state(tmp_path / "r" / "model.pt"), state(tmp_path / "fresh" / "model.pt")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_truncated_checkpoint_is_a_clear_error(tmp_path, source):
-    out = tmp_path / "r"
-    out.mkdir()
-    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(CheckpointError, match="unreadable.*delete it"):
-        train(tiny_run("ae"), out, source, progress=False)
-
-
-def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path):
-    """The real thing: kill -9 the CLI mid-run, start it again, get the uninterrupted weights."""
-    run = json.dumps(tiny_run("vae", epochs=40))
-    settings = json.dumps({"data_root": str(tmp_path / "data"), "cache_dir": str(tmp_path / "cache"), "device": "cpu"})
-    def cmd(out):
-        return [sys.executable, "-m", "rae_bench", "train", "--settings", settings, "--run-config", run,
-                "--checkpoint-every", "20", "--threads", "1", "--quiet", "--out", str(out)]
-    subprocess.run(cmd(tmp_path / "full"), check=True, capture_output=True)
-    proc = subprocess.Popen(cmd(tmp_path / "cut"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ckpt = tmp_path / "cut" / "checkpoint.pt"
-    deadline = time.time() + 60
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    if (tmp_path / "cut" / "model.pt").exists():
-        pytest.skip("the run finished before it could be killed")
-    done = subprocess.run(cmd(tmp_path / "cut"), check=True, capture_output=True, text=True)
-    assert "resuming" in done.stdout
-    a, b = state(tmp_path / "full" / "model.pt"), state(tmp_path / "cut" / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,627 @@
+"""The fault catalogue (issue 8): kills, Ctrl-C, full or read-only disks, bad input and hostile files.
+
+Every case goes through what a user runs: the ``rae-bench`` CLI (``rae_bench.cli.main`` in this
+process, or ``python -m rae_bench`` where a kill or a resource limit needs its own process) and
+``snakemake`` on the real Snakefile. A bad input must exit non-zero with ONE stderr line naming the
+problem and the fix, and leave every existing result byte for byte as it was.
+
+Sections: faults (SIGKILL, kill mid-checkpoint, Snakemake SIGINT, unwritable folder, full disk),
+untrusted files, determinism, bad input (a table of cases).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import pickle
+import pickletools
+import random
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+try:
+    from tests import fault_helpers as fh
+    from tests import fixtures_data as fx
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    import fault_helpers as fh  # type: ignore[no-redef]
+    import fixtures_data as fx  # type: ignore[no-redef]
+
+from rae_bench.atomic import stale_temporaries
+from rae_bench.config import DEFAULT_CONFIG
+from rae_bench.samplers import load_sampler
+from rae_bench.train import load_checkpoint, load_model
+
+REPO = fh.REPO
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for var in ("RAE_BENCH_SETTINGS", "RAE_BENCH_DATA", "RAE_BENCH_INCEPTION_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_threads():
+    """The in-process commands set one torch thread (``--threads 1``); give other modules theirs back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> fh.Chain:
+    """A results folder holding one finished run: reference stats, model, GMM sampler, metrics."""
+    chain = fh.Chain(tmp_path_factory.mktemp("finished")).all()
+    assert (chain.run_dir / "gmm" / "metrics.json").is_file()
+    return chain
+
+
+# =========================================================================== faults
+
+
+def test_sigkill_at_random_points_then_restart_is_bit_identical(finished, tmp_path, capsys):
+    """kill -9 ``rae-bench train`` at three seeded random steps, restart it each time; then evaluate.
+
+    Weights, training log and metrics.json equal those of the uninterrupted run, byte for byte.
+    """
+    cut = fh.Chain(tmp_path / "cut")
+    cut.do(*cut.reference_args())
+    rng = random.Random(8)
+    segment = (fh.STEPS - 60) // 3
+    points = [25 + i * segment + rng.randrange(segment - 25) for i in range(3)]  # after a checkpoint each
+    log = cut.run_dir / "train_log.partial.csv"
+    killed_at = []
+    for point in points:
+        inode = log.stat().st_ino if log.exists() else None
+        proc = subprocess.Popen(fh.rae_cmd(*cut.train_args(every=20)), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 240
+        # this process has (re)written the log, and reached the chosen step
+        while proc.poll() is None and time.time() < deadline and not (
+                log.exists() and log.stat().st_ino != inode and fh.count_log_rows(log) >= point):
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at step {point}: {err[-2000:]}"
+        assert not (cut.run_dir / "model.pt").exists()
+        killed_at.append(fh.count_log_rows(log))
+    print("chosen steps", points, "killed at", killed_at)
+    assert killed_at == sorted(killed_at) and len(set(killed_at)) == 3, killed_at
+
+    done = fh.run_rae(*cut.train_args(every=20))
+    assert "resuming" in done.stdout, done.stdout
+    cut.fit_and_evaluate()
+    fh.assert_same_weights(finished.run_dir / "model.pt", cut.run_dir / "model.pt")
+    assert (cut.run_dir / "train_log.csv").read_bytes() == (finished.run_dir / "train_log.csv").read_bytes()
+    assert (cut.run_dir / "gmm" / "metrics.json").read_bytes() == (finished.run_dir / "gmm" / "metrics.json").read_bytes()
+    assert not (cut.run_dir / "checkpoint.pt").exists() and not log.exists()
+
+
+# Run ``rae-bench train`` with the file handle of the Nth checkpoint write replaced by one that writes
+# half the bytes, says so through a marker file, and hangs: the parent kills it mid-write.
+_HANG_MID_CHECKPOINT = r'''
+import os, sys, time
+import rae_bench.atomic as atomic
+
+marker, nth = sys.argv[1], int(sys.argv[2])
+seen = 0
+
+
+class HalfWrite:
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+    def write(self, data):
+        data = bytes(data)
+        self.handle.write(data[: len(data) // 2])
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        open(marker, "w").close()
+        time.sleep(600)
+
+
+def hanging_open(path, mode="r", *args, **kwargs):
+    global seen
+    handle = open(path, mode, *args, **kwargs)
+    if "w" in mode and os.path.basename(str(path)).startswith(".checkpoint.pt."):
+        seen += 1
+        if seen == nth:
+            return HalfWrite(handle)
+    return handle
+
+
+atomic.open = hanging_open
+from rae_bench.cli import main
+
+sys.exit(main(sys.argv[3:]))
+'''
+
+
+def test_kill_during_checkpoint_write_keeps_previous_checkpoint(finished, tmp_path, capsys):
+    cut = fh.Chain(tmp_path / "cut")
+    marker = tmp_path / "half-written"
+    proc = subprocess.Popen([sys.executable, "-c", _HANG_MID_CHECKPOINT, str(marker), "2", *cut.train_args(every=20)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "timed out"
+        ckpt = cut.run_dir / "checkpoint.pt"
+        partial = stale_temporaries(ckpt)
+        assert len(partial) == 1 and 0 < partial[0].stat().st_size < ckpt.stat().st_size
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(ckpt)["step"] == 20  # the first checkpoint, whole
+    capsys.readouterr()
+    assert fh.cli_main(*cut.train_args(every=20)) == 0
+    assert "from step 20/" in capsys.readouterr().out
+    assert not stale_temporaries(ckpt) and not ckpt.exists()
+    fh.assert_same_weights(finished.run_dir / "model.pt", cut.run_dir / "model.pt")
+
+
+def _tiny_synth_workflow(workdir: Path) -> Path:
+    """tests/configs/tiny.yaml on its synthetic dataset only (no MNIST), two table rows, longer training."""
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    synth = cfg["datasets"]["synth"]
+    synth["training"] = {"epochs": 30}
+    synth["options"]["n_train"] = 800  # 16 steps an epoch, a checkpoint every 5
+    cfg["datasets"] = {"synth": synth}
+    cfg["data_root"], cfg["cache_dir"] = str(workdir / "data"), str(workdir / "cache")
+    rows = cfg["tables"]["table3"]["rows"]
+    cfg["tables"]["table3"] = {"datasets": ["synth"], "rows": [r for r in rows if r["label"] in ("AE", "RAE + GMM (L2)")]}
+    path = workdir / "tiny_synth.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
+    # targets before --configfile: Snakemake reads every word after it as a config file
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+            *args, "--configfile", str(config)]
+
+
+def test_snakemake_ctrl_c_then_rerun_incomplete_completes_without_partial_files(tmp_path):
+    """Ctrl-C (SIGINT to the process group) while a training job runs; the rerun resumes, takes no partial file."""
+    config = _tiny_synth_workflow(tmp_path)
+    results = tmp_path / "results"
+    with open(tmp_path / "first.log", "w") as out:
+        proc = subprocess.Popen(_snakemake_cmd(tmp_path, config, "tables/table3.tex"), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.time() + 300
+            while proc.poll() is None and time.time() < deadline and not list(results.glob("synth/*/seed0/checkpoint.pt")):
+                time.sleep(0.02)
+            assert proc.poll() is None, "the workflow ended before a training job could be interrupted"
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=180)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    first = (tmp_path / "first.log").read_text()
+    print(first[-2000:])
+    assert proc.returncode != 0, first[-3000:]
+    interrupted = [p.parent for p in results.glob("synth/*/seed0/checkpoint.pt") if not (p.parent / "model.pt").exists()]
+    assert interrupted, f"no training job was left incomplete: {first[-3000:]}"
+
+    done = subprocess.run(_snakemake_cmd(tmp_path, config, "tables/table3.tex", "--rerun-incomplete"),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    table = (tmp_path / "tables" / "table3.csv").read_text()
+    assert "fid_gen" in table
+    for run_dir in interrupted:  # resumed from its checkpoint, not taken as finished
+        assert "resuming" in (run_dir / "train.log").read_text()
+    # every output is whole and loadable; nothing partial or temporary is left
+    models = sorted(results.glob("synth/*/seed0/model.pt"))
+    assert len(models) == 2
+    for model_path in models:
+        model, blob = load_model(model_path)
+        for sampler in model_path.parent.glob("*/sampler.pt"):
+            load_sampler(sampler, model, blob["config_hash"])
+    metrics = sorted(results.glob("synth/*/seed0/*/metrics.json"))
+    assert len(metrics) == 2 and all(math.isfinite(json.loads(p.read_text())["fid_gen"]) for p in metrics)
+    leftovers = [p for p in results.rglob("*") if p.name in ("checkpoint.pt", "train_log.partial.csv") or ".tmp" in p.name]
+    assert not leftovers, leftovers
+    # and the interrupted run's weights equal a clean, uninterrupted training of the same run
+    from rae_bench.data import DataSource
+    from rae_bench.train import train
+
+    victim = interrupted[0]
+    run = json.loads((victim / "config.json").read_text())["run"]
+    train(run, tmp_path / "clean", DataSource(tmp_path / "data", tmp_path / "cache"), progress=False, threads=1)
+    fh.assert_same_weights(victim / "model.pt", tmp_path / "clean" / "model.pt")
+
+
+def _error(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    return fh.one_error_line(err)
+
+
+@pytest.mark.parametrize("how", ["read_only_folder", "parent_is_a_file"])
+def test_unwritable_results_folder_fails_clearly_and_keeps_results(finished, tmp_path, capsys, how):
+    with contextlib.ExitStack() as stack:
+        if how == "parent_is_a_file":
+            blocker = tmp_path / "results"
+            blocker.write_text("a file where the results folder should be\n")
+            out, watched, reason = blocker / "gmm", tmp_path, "Not a directory"
+        else:
+            watched = tmp_path / "ro"
+            if os.geteuid() != 0:  # a folder without write permission
+                fh.copy_tree(finished.run_dir / "gmm", watched / "gmm")
+                (watched / "gmm").chmod(0o555)
+                stack.callback((watched / "gmm").chmod, 0o755)
+                reason = "Permission denied"
+            else:  # root ignores permissions: a read-only file system instead
+                if not fh.can_mount():
+                    pytest.skip("running as root without mount: no way to make a folder unwritable")
+                stack.enter_context(fh.tmpfs(watched, "16m"))
+                fh.copy_tree(finished.run_dir / "gmm", watched / "gmm")
+                fh.remount_read_only(watched)
+                reason = "Read-only file system"
+            out = watched / "gmm"
+        before = fh.snapshot(watched)
+        line = _error(capsys, fh.cli_main(*finished.evaluate_args(out)))
+        assert fh.snapshot(watched) == before
+    assert f"cannot write {out}" in line and reason in line and "writable" in line and "earlier results are kept" in line
+
+
+@pytest.mark.parametrize("how", ["no_space_left", "file_size_limit"])
+def test_full_disk_fails_clearly_and_keeps_results(finished, tmp_path, capsys, how):
+    if how == "no_space_left":  # a real full file system: a small tmpfs filled to the last byte
+        if not fh.can_mount():
+            pytest.skip("needs root to mount a small tmpfs (the file_size_limit case covers the rest)")
+        with fh.tmpfs(tmp_path / "disk", "4m") as disk:
+            fh.copy_tree(finished.run_dir / "gmm", disk / "gmm")
+            fh.fill_disk(disk)
+            before = fh.snapshot(disk)
+            line = _error(capsys, fh.cli_main(*finished.evaluate_args(disk / "gmm")))
+            assert fh.snapshot(disk) == before
+        assert os.strerror(errno.ENOSPC) in line
+    else:  # RLIMIT_FSIZE: every write past 4 kB fails (EFBIG), as on a quota'd or full disk
+        out = tmp_path / "gmm"
+        fh.copy_tree(finished.run_dir / "gmm", out)
+        before = fh.snapshot(tmp_path)
+        done = fh.run_rae(*finished.evaluate_args(out), check=False, preexec_fn=fh.file_size_limit(4096))
+        assert done.returncode == 2, done.stderr[-3000:]
+        line = fh.one_error_line(done.stderr)
+        assert fh.snapshot(tmp_path) == before
+        assert os.strerror(errno.EFBIG) in line
+    assert "cannot write" in line and "free disk space" in line and "earlier results are kept" in line
+
+
+# =========================================================================== untrusted files
+
+
+def test_the_crafted_payload_runs_when_unpickled(tmp_path):
+    """Control: the hostile files of the next test really execute code when loaded the unsafe way."""
+    for fmt in ("torch", "pickle"):
+        marker = tmp_path / f"ran-{fmt}"
+        path = fh.write_malicious(tmp_path / f"evil.{fmt}", marker, fmt)
+        if fmt == "torch":
+            torch.load(path, weights_only=False)
+        else:
+            pickle.loads(path.read_bytes())
+        assert marker.exists()
+
+
+def _evil_npz(path: Path, marker: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez(handle, mu=np.array([fh.Payload(marker)], dtype=object), sigma=np.eye(1))
+
+
+@pytest.mark.parametrize("target", ["checkpoint", "checkpoint_bare_pickle", "model", "sampler", "classifier",
+                                    "inception_weights", "reference_stats"])
+def test_malicious_pickle_is_refused_without_running(finished, tmp_path, capsys, monkeypatch, target):
+    marker = tmp_path / "pwned"
+    own = finished.results / "synth" / f"evil_{target}"
+    f = finished
+    if target.startswith("checkpoint"):
+        run_dir = own / "run"
+        fh.write_malicious(run_dir / "checkpoint.pt", marker, "torch" if target == "checkpoint" else "pickle")
+        argv = ["train", *f.common(), "--run-config", json.dumps(fh.RUN), "--out", str(run_dir)]
+        expect = ("checkpoint.pt is unreadable", "delete it")
+    elif target == "model":
+        argv = f.fit_args(model=fh.write_malicious(own / "model.pt", marker), out=own / "gmm" / "sampler.pt")
+        expect = ("model file", "unreadable", "train again")
+    elif target == "sampler":
+        argv = f.evaluate_args(own, sampler=fh.write_malicious(own / "sampler.pt", marker))
+        expect = ("sampler state", "unreadable", "fit the sampler again")
+    elif target == "classifier":
+        spec = json.dumps({"dataset": "synth", "source": "synthetic", "options": fh.SYNTH_OPTIONS})
+        argv = ["reference-stats", *f.common(), "--dataset-spec", spec, "--extractor", "classifier", "--classifier",
+                str(fh.write_malicious(own / "classifier.pt", marker)), "--n", "10", "--out", str(own / "ref.npz")]
+        expect = ("classifier file", "unreadable", "delete it")
+    elif target == "inception_weights":
+        monkeypatch.setenv("RAE_BENCH_INCEPTION_WEIGHTS", str(fh.write_malicious(tmp_path / "inception.pth", marker)))
+        argv = f.evaluate_args(own)
+        argv[argv.index("raw")] = "inception"
+        expect = ("cannot read Inception weights", "replace it")
+    else:
+        _evil_npz(own / "reference.npz", marker)
+        argv = f.evaluate_args(own, reference=own / "reference.npz")
+        expect = ("not a stats file", "delete it to recompute")
+    before = fh.snapshot(f.results)
+    line = _error(capsys, fh.cli_main(*argv))
+    assert not marker.exists(), "the payload ran"
+    assert all(e in line for e in expect), line
+    fh.assert_untouched(before, fh.snapshot(f.results), str(own.relative_to(f.results)))
+
+
+def test_gmm_sampler_state_is_plain_arrays(finished):
+    """The fitted scikit-learn GMM is stored as tensors: its pickle names nothing but torch's tensor rebuilders."""
+    path = finished.run_dir / "gmm" / "sampler.pt"
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    assert blob["sampler"] == "gmm"
+    assert set(blob["state"]) == {"weights_", "means_", "covariances_", "precisions_cholesky_"}
+    assert all(isinstance(v, torch.Tensor) for v in blob["state"].values())
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    names = {arg for op, arg, _ in pickletools.genops(data) if op.name in ("GLOBAL", "STACK_GLOBAL")}
+    assert names and all(str(n).startswith(("torch", "collections OrderedDict")) for n in names), names
+
+
+# =========================================================================== determinism
+
+
+def test_same_config_and_seed_give_identical_metrics_json(finished, tmp_path):
+    """The whole chain again, in a fresh process: metrics.json is byte-identical on CPU (timings are in timing.json)."""
+    again = fh.Chain(tmp_path / "again", in_process=False)
+    fh.chain_in_a_fresh_process(again)
+    fh.assert_same_weights(finished.run_dir / "model.pt", again.run_dir / "model.pt")
+    assert (again.run_dir / "gmm" / "metrics.json").read_bytes() == (finished.run_dir / "gmm" / "metrics.json").read_bytes()
+    assert "eval_seconds" in json.loads((again.run_dir / "gmm" / "timing.json").read_text())
+
+
+# =========================================================================== bad input
+
+
+@dataclass
+class Env:
+    """What a case builds on: its scratch folder, the finished results, and its own folder inside them."""
+
+    tmp: Path
+    fin: fh.Chain
+    own: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def settings(self, verify: bool = True) -> list[str]:
+        return ["--settings", fh.settings(self.tmp, verify_checksums=verify), "--threads", "1", "--quiet"]
+
+    def train(self, verify: bool = True, **changes: Any) -> list[str]:
+        run = {**fh.RUN, "training": {**fh.RUN["training"], "epochs": 1}, **changes}
+        return ["train", *self.settings(verify), "--run-config", json.dumps(run), "--out", str(self.own / "run")]
+
+    def train_on(self, source: str, verify: bool = True, **changes: Any) -> list[str]:
+        return self.train(verify, **{"dataset": source, "source": source, "options": {}, **changes})
+
+    def reference(self, source: str, options: dict | None = None, n: int = 2, verify: bool = True,
+                  extractor: str = "raw") -> list[str]:
+        spec = json.dumps({"dataset": source, "source": source, "options": options or {}})
+        return ["reference-stats", *self.settings(verify), "--dataset-spec", spec, "--extractor", extractor,
+                "--n", str(n), "--out", str(self.own / "reference.npz")]
+
+    def config(self, change: dict | str, name: str = "c.yaml") -> Path:
+        path = self.tmp / name
+        path.write_text(change if isinstance(change, str) else yaml.safe_dump(change))
+        return path
+
+    def train_with_config(self, *files: Path, dataset: str = "mnist", model: str = "vae") -> list[str]:
+        configs = [a for p in (DEFAULT_CONFIG, *files) for a in ("--config", str(p))]
+        return ["train", *configs, "--dataset", dataset, "--model", model, "--out", str(self.own / "run")]
+
+    def copy_of(self, path: Path, name: str | None = None) -> Path:
+        self.own.mkdir(parents=True, exist_ok=True)
+        dst = self.own / (name or path.name)
+        dst.write_bytes(path.read_bytes())
+        return dst
+
+
+def _mnist(e: Env, **kwargs: Any) -> Path:
+    fx.write_mnist(e.tmp / "data", **kwargs)
+    return e.tmp / "data" / "MNIST" / "raw"
+
+
+def _mnist_images(e: Env, dims: tuple[int, ...]) -> None:
+    import gzip
+    import struct
+
+    raw = _mnist(e)
+    header = struct.pack(">i", 0x0800 + len(dims) + 1) + struct.pack(f">{len(dims) + 1}i", 5, *dims)
+    with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(header + bytes(5 * int(np.prod(dims))))
+
+
+def _tampered_model(e: Env) -> Path:
+    blob = torch.load(e.fin.run_dir / "model.pt", weights_only=True)
+    blob["run"]["latent_dim"] = 8  # the stored config no longer fits the stored weights
+    e.own.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, e.own / "model.pt")
+    return e.own / "model.pt"
+
+
+def _sampler_of_another_model(e: Env) -> Path:
+    other = fh.Chain(e.tmp / "other", {**fh.RUN, "run": "other", "seed": 4, "training": {**fh.RUN["training"], "epochs": 1}})
+    other.do(*other.train_args())
+    other.do(*other.fit_args())
+    return other.run_dir / "gmm" / "sampler.pt"
+
+
+def _reference_of_another_dataset(e: Env) -> Path:
+    other = fh.Chain(e.tmp / "other", {**fh.RUN, "options": {**fh.SYNTH_OPTIONS, "d": 8}})
+    other.do(*other.reference_args())
+    return other.reference
+
+
+# Each case: (id, build(env) -> argv, what the one error line must contain: the problem, then the fix).
+CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
+    # ---- unknown names (the message lists the valid ones)
+    ("unknown_dataset_in_config", lambda e: e.train_with_config(dataset="mnsit"),
+     ("unknown dataset 'mnsit'", "valid datasets: celeba, fashion_mnist, mnist")),
+    ("unknown_run_in_config", lambda e: e.train_with_config(model="vea"), ("unknown model 'vea'", "valid models: ae,")),
+    ("unknown_model_class", lambda e: e.train(model="vea"), ("unknown model 'vea'", "valid models: ae,", "wae_mmd")),
+    ("unknown_dataset_source", lambda e: e.train(source="svhn"),
+     ("unknown dataset 'svhn'", "valid datasets: celeba, cifar10, fashion_mnist, mnist, synthetic")),
+    ("unknown_sampler", lambda e: [*e.fin.fit_args(out=e.own / "s.pt")[:-6], "--sampler", "gmmm", "--out", str(e.own / "s.pt")],
+     ("unknown sampler 'gmmm'", "valid samplers: gmm, prior, two_stage")),
+    ("unknown_extractor", lambda e: e.reference("synthetic", fh.SYNTH_OPTIONS, extractor="incepton"),
+     ("unknown feature extractor 'incepton'", "valid feature extractors: classifier, inception, raw")),
+    ("table_names_unknown_dataset", lambda e: e.train_with_config(e.config(
+        {"tables": {"table3": {"datasets": ["mnsit"], "rows": [{"label": "x", "model": "ae", "sampler": "prior"}]}}})),
+     ("unknown dataset 'mnsit'", "valid datasets: celeba, fashion_mnist, mnist, synth_n16, synth_n8")),
+    ("table_names_unknown_sampler", lambda e: e.train_with_config(e.config(
+        {"tables": {"table3": {"datasets": ["mnist"], "rows": [{"label": "x", "model": "ae", "sampler": "gmmm"}]}}})),
+     ("unknown sampler 'gmmm'", "valid samplers:")),
+    # ---- schema-invalid config values
+    ("schema_enum", lambda e: e.train_with_config(e.config({"arch": "huge"})),
+     ("'arch' is invalid", "'huge' is not one of", "fix it in the config")),
+    ("schema_minimum", lambda e: e.train_with_config(e.config({"training": {"epochs": 0}})),
+     ("'training.epochs' is invalid", "minimum of 1", "fix it in the config")),
+    ("schema_typo_in_value", lambda e: e.train_with_config(e.config({"features": {"extractor": "inceptoin"}})),
+     ("'features.extractor' is invalid", "fix it in the config")),
+    ("schema_unknown_key", lambda e: e.train_with_config(e.config({"tipo": 1})),
+     ("Additional properties", "'tipo' was unexpected", "fix it in the config")),
+    ("yaml_syntax", lambda e: e.train_with_config(e.config("arch: small\nseeds: [0\n", "bad.yaml")),
+     ("bad.yaml line", "not valid YAML", "fix the syntax")),
+    ("config_file_missing", lambda e: e.train_with_config(e.tmp / "nope.yaml"), ("nope.yaml not found", "pass an existing file")),
+    ("bad_json_argument", lambda e: ["train", *e.settings(), "--run-config", '{"dataset": ', "--out", str(e.own / "run")],
+     ("not valid JSON", "pass a JSON object")),
+    ("unknown_model_parameter", lambda e: e.train(model="ae", params={"lamda": 1.0}),
+     ("model 'ae' has no parameter(s) ['lamda']", "valid: none")),
+    ("unknown_dataset_option", lambda e: e.train(options={**fh.SYNTH_OPTIONS, "latent": 2}),
+     ("unknown option(s) latent", "valid options: d, hidden, n, n_test, n_train, seed")),
+    ("cuda_without_gpu", lambda e: [*e.train(), "--device", "cuda"], ("'cuda' requested but CUDA is not available", "use device: auto or cpu")),
+    # ---- missing, truncated, corrupt data files and checksum mismatches
+    ("mnist_file_missing", lambda e: (_mnist(e) / "t10k-labels-idx1-ubyte.gz").unlink() or e.train_on("mnist", verify=False),
+     ("t10k-labels-idx1-ubyte.gz is missing", "copy the original")),
+    ("mnist_truncated_gz", lambda e: fh.truncate(_mnist(e) / "train-images-idx3-ubyte.gz") or e.train_on("mnist", verify=False),
+     ("train-images-idx3-ubyte.gz is corrupt", "replace it with the original")),
+    ("mnist_checksum_mismatch", lambda e: _mnist(e) and e.train_on("mnist"),
+     ("fails its md5 checksum", "replace it with the original")),
+    ("cifar_corrupt_batch", lambda e: fx.write_cifar10(e.tmp / "data", per_batch=2) and fh.truncate(
+        e.tmp / "data" / "cifar-10-batches-py" / "data_batch_1") or e.train_on("cifar10", verify=False),
+     ("CIFAR-10", "cannot be parsed", "cifar-10-python.tar.gz")),
+    ("cifar_checksum_mismatch", lambda e: fx.write_cifar10(e.tmp / "data", per_batch=2) and e.train_on("cifar10"),
+     ("data_batch_1 fails its md5 checksum", "download cifar-10-python.tar.gz")),
+    ("celeba_missing", lambda e: e.train_on("celeba"), ("CelebA not found", "img_align_celeba_89x109/")),
+    ("celeba_corrupt_jpg", lambda e: fx.write_celeba_offline(e.tmp / "data", count=6) and fh.truncate(
+        e.tmp / "data" / "celeba" / "img_align_celeba_89x109" / "000003.jpg", 0.3) or e.train_on(
+        "celeba", verify=False, options={"holdout": 2}), ("000003.jpg is corrupt", "replace it with the original")),
+    ("celeba_checksum_mismatch", lambda e: fx.write_celeba_offline(e.tmp / "data", count=6) and fx.face(89, 109, 99).save(
+        e.tmp / "data" / "celeba" / "img_align_celeba_89x109" / "000003.jpg", quality=95) or e.train_on(
+        "celeba", options={"holdout": 2}), ("000003.jpg fails its sha256 checksum", "replace it with the original")),
+    # ---- images of the wrong size or channel count, an empty split, too many items asked
+    ("mnist_wrong_image_size", lambda e: _mnist_images(e, (32, 32)) or e.train_on("mnist", verify=False),
+     ("items of shape (1, 32, 32), expected (1, 28, 28)", "check the files under the data root")),
+    ("mnist_wrong_channel_count", lambda e: _mnist_images(e, (3, 28, 28)) or e.train_on("mnist", verify=False),
+     ("holds images of shape 3 x 28 x 28, expected 28 x 28 single-channel", "replace it with the original")),
+    ("mnist_empty_split", lambda e: _mnist(e, n_train=0) and e.train_on("mnist", verify=False),
+     ("holds no items (an empty split)", "replace it with the original")),
+    ("celeba_empty_split", lambda e: fx.write_celeba_standard(e.tmp / "data", [0, 0, 0]) and e.reference(
+        "celeba", verify=False), ("lists no image of partition 2 (test)", "replace it with the original list_eval_partition.txt")),
+    ("more_samples_than_test_split", lambda e: e.reference("synthetic", fh.SYNTH_OPTIONS, n=500),
+     ("500 evaluation samples", "has 60", "n_samples to at most 60")),
+    ("n_train_more_than_train_split", lambda e: e.train(n_train=1000),
+     ("n_train=1000", "has 240 items", "lower datasets.synth.n_train")),
+    # ---- a run that diverges
+    ("training_diverges_to_nan", lambda e: e.train(model="ae", run="ae", params={}, training={"epochs": 1, "batch_size": 32, "optim": {"lr": 1e12}}),
+     ("became", "at step", "lower training.optim.lr")),
+    # ---- Inception weights
+    ("inception_weights_missing", lambda e: e.env.update(TORCH_HOME=str(e.tmp / "torch")) or e.reference(
+        "celeba", extractor="inception"), ("FID Inception weights not found", "put it at")),
+    ("inception_weights_path_wrong", lambda e: e.env.update(RAE_BENCH_INCEPTION_WEIGHTS=str(e.tmp / "nope.pth")) or e.reference(
+        "celeba", extractor="inception"), ("nope.pth' (from $RAE_BENCH_INCEPTION_WEIGHTS) does not exist", "fix or unset")),
+    ("inception_weights_truncated", lambda e: (e.tmp / "w.pth").write_bytes(b"PK\x03\x04" + bytes(100)) and e.env.update(
+        RAE_BENCH_INCEPTION_WEIGHTS=str(e.tmp / "w.pth")) or e.reference("celeba", extractor="inception"),
+     ("cannot read Inception weights", "replace it with a fresh copy")),
+    # ---- checkpoints and states: truncated, of another model or config, not what they claim
+    ("checkpoint_truncated", lambda e: (e.own / "run").mkdir(parents=True) or (e.own / "run" / "checkpoint.pt").write_bytes(
+        b"PK\x03\x04 truncated") and e.train(), ("checkpoint.pt is unreadable", "delete it to start the run afresh")),
+    ("model_as_checkpoint", lambda e: (e.own / "run").mkdir(parents=True) or e.copy_of(
+        e.fin.run_dir / "model.pt", "run/checkpoint.pt") and e.train(),
+     ("is not a rae_bench training checkpoint", "delete it to start the run afresh")),
+    ("model_truncated", lambda e: fh.truncate(e.copy_of(e.fin.run_dir / "model.pt")) or e.fin.evaluate_args(
+        e.own, model=e.own / "model.pt"), ("model.pt is unreadable", "delete it and train again")),
+    ("sampler_state_as_model", lambda e: e.fin.fit_args(model=e.fin.run_dir / "gmm" / "sampler.pt", out=e.own / "s.pt"),
+     ("is not a rae_bench model file", "pass a run's model.pt")),
+    ("model_of_another_architecture", lambda e: e.fin.evaluate_args(e.own, model=_tampered_model(e)),
+     ("does not match model 'vae'", "train again")),
+    ("sampler_truncated", lambda e: fh.truncate(e.copy_of(e.fin.run_dir / "gmm" / "sampler.pt")) or e.fin.evaluate_args(
+        e.own, sampler=e.own / "sampler.pt"), ("sampler state", "is unreadable", "fit the sampler again")),
+    ("sampler_of_another_model", lambda e: e.fin.evaluate_args(e.own, sampler=_sampler_of_another_model(e)),
+     ("was fitted on another model", "fit the sampler again")),
+    ("reference_stats_truncated", lambda e: fh.truncate(e.copy_of(e.fin.reference)) or e.fin.evaluate_args(
+        e.own, reference=e.own / e.fin.reference.name), ("is corrupt or not a stats file", "delete it to recompute")),
+    ("reference_of_another_dataset", lambda e: e.fin.evaluate_args(e.own, reference=_reference_of_another_dataset(e)),
+     ("hold 8-d features but extractor 'raw' gives 12-d", "delete", "recompute")),
+]
+
+
+@pytest.mark.parametrize("name, build, expect", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_touches_no_result(finished, tmp_path, capsys, monkeypatch, name, build, expect):
+    if name == "cuda_without_gpu" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    e = Env(tmp_path, finished, finished.results / "synth" / f"case_{name}")
+    argv = build(e)
+    for var, value in e.env.items():
+        monkeypatch.setenv(var, value)
+    capsys.readouterr()
+    before = fh.snapshot(finished.results)
+    line = _error(capsys, fh.cli_main(*argv))
+    print(line)  # the catalogue's messages, for `pytest -rP`
+    missing = [text for text in expect if text not in line]
+    assert not missing, f"{missing} not in: {line}"
+    fh.assert_untouched(before, fh.snapshot(finished.results), str(e.own.relative_to(finished.results)))
+
+
+def test_bad_input_counts():
+    assert len(CASES) >= 20 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_the_console_entry_point_prints_one_line_and_exits_2(tmp_path):
+    """The same contract through ``python -m rae_bench`` in its own process."""
+    done = fh.run_rae("train", "--config", str(DEFAULT_CONFIG), "--dataset", "mnsit", "--model", "vae",
+                      "--out", str(tmp_path / "r"), check=False)
+    assert done.returncode == 2
+    line = fh.one_error_line(done.stderr)
+    assert line.startswith("error: unknown dataset 'mnsit'; valid datasets: celeba, fashion_mnist, mnist")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"training": {"epochs": 0}}, ("'training.epochs' is invalid", "fix it in the config")),
+    ({"models": {"vae2": {"model": "vea"}}}, ("unknown model 'vea'", "valid models: ae,")),
+], ids=["schema", "unknown_model"])
+def test_bad_config_stops_snakemake_with_one_line(finished, tmp_path, change, expect):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(change))
+    before = fh.snapshot(finished.results)
+    done = subprocess.run(_snakemake_cmd(finished.root, bad, "-n", "tables/table3.tex"), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("Config file ")]
+    assert "Traceback" not in done.stderr and len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-3000:]
+    assert all(text in lines[0] for text in expect), lines[0]
+    assert fh.snapshot(finished.results) == before
