@@ -26,7 +26,12 @@ that both use the same torch build). Measured per run:
 * end-to-end: the subprocess's wall time, interpreter start-up, imports, data
   loading and the final save included.
 
-    python benchmarks/train_vs_pythae.py [--arch paper] [--n-train 500] [--epochs 1] [--repeats 3]
+    python benchmarks/train_vs_pythae.py                                 # paper nets, 300 images
+    python benchmarks/train_vs_pythae.py --arch small --n-train 10000    # the quick config's nets
+
+pythae runs a sanity-check forward pass on the first batch before its loop
+(in its start-up, not in its loop time); our loop's first step pays that
+warm-up itself, which matters only when a run has few steps.
 """
 from __future__ import annotations
 
@@ -187,11 +192,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="paper")
     ap.add_argument("--models", default="vae,rae_l2")
-    ap.add_argument("--n-train", type=int, default=500)
+    ap.add_argument("--n-train", type=int, default=300)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--name", default=None, help="result file name (default: train_vs_pythae[_<arch>])")
     ap.add_argument("--worker", choices=("ours", "pythae"), help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -204,7 +210,7 @@ def main() -> None:
         return
 
     py = venv_python()
-    version = subprocess.run([str(py), "-c", "import pythae; print(pythae.__version__)"],
+    version = subprocess.run([str(py), "-c", "from importlib.metadata import version; print(version('pythae'))"],
                              capture_output=True, text=True).stdout.strip()
     rows, raw = [], {}
     with tempfile.TemporaryDirectory(prefix="train_vs_pythae_", dir=HERE) as tmp:
@@ -231,7 +237,10 @@ def main() -> None:
                             note=f"{n_img} images, batch {args.batch_size}, {args.threads} threads; loop only; "
                                  f"end-to-end {e_ours:.1f} s vs {e_ref:.1f} s"))
             raw[model] = {"runs": runs, "end_to_end_median_s": {"ours": e_ours, "pythae": e_ref}}
-    save("train_vs_pythae", "python benchmarks/train_vs_pythae.py", rows,
+    name = args.name or ("train_vs_pythae" if args.arch == "paper" else f"train_vs_pythae_{args.arch}")
+    command = "python benchmarks/train_vs_pythae.py" + ("" if args.arch == "paper" else
+                                                        f" --arch {args.arch} --n-train {args.n_train}")
+    save(name, command, rows,
          {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "spec", "out")},
           "pythae_version": version, "raw": raw})
 
