@@ -111,7 +111,6 @@ def build_fid_inception(weights: Path | None, device: str | torch.device = "cpu"
     weights = Path(weights)
     if not weights.is_file():
         raise RaeBenchError(f"Inception weights file '{weights}' does not exist; see resolve_inception_weights for where to put it")
-    _check_official(weights)
 
     def loader(url, *args, **kwargs):  # noqa: ARG001 - same signature as load_state_dict_from_url
         try:
@@ -129,6 +128,7 @@ def build_fid_inception(weights: Path | None, device: str | torch.device = "cpu"
         raise CheckpointError(
             f"Inception weights '{weights}' do not fit the FID Inception network; replace it with {FID_WEIGHTS_FILE}"
         ) from exc
+    _check_official(weights)  # after loading: an unreadable file gets one error line, not a warning too
     return model.eval().to(device)
 
 
