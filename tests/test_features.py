@@ -1,6 +1,7 @@
 """Feature extractors (Inception, classifier, raw) and cached reference statistics."""
 from __future__ import annotations
 
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -139,8 +140,10 @@ def test_resolve_explicit_missing(hub_dir, tmp_path):
 def test_corrupt_weights_file(hub_dir, tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a torch file")
-    with pytest.warns(UserWarning), pytest.raises(CheckpointError, match="bad.pth"):
-        InceptionExtractor(bad)
+    with warnings.catch_warnings():  # one error, no "unofficial weights" warning about a file that does not load
+        warnings.simplefilter("error")
+        with pytest.raises(CheckpointError, match="bad.pth"):
+            InceptionExtractor(bad)
 
 
 # --------------------------------------------------------------------------- classifier
