@@ -202,6 +202,7 @@ def _snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
             *args, "--configfile", str(config)]
 
 
+@pytest.mark.slow
 def test_snakemake_ctrl_c_then_rerun_incomplete_completes_without_partial_files(tmp_path):
     """Ctrl-C (SIGINT to the process group) while a training job runs; the rerun resumes, takes no partial file."""
     config = _tiny_synth_workflow(tmp_path)
