@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 import torch
 from tqdm import tqdm
 
-from .atomic import atomic_path, stale_temporaries, torch_save, write_json
+from .atomic import atomic_path, output_error, stale_temporaries, torch_save, write_json
 from .config import config_hash
 from .data import DataSource, data_shape, load, to_float
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
@@ -108,11 +108,14 @@ class _Log:
                     self.fields = next(csv.reader(f), None) or list(row)
             else:
                 self.fields = list(row)
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        try:
+            with open(self.path, "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(row)
+        except OSError as exc:  # full disk mid-training: name the file (a failed write() does not)
+            raise output_error(self.path, exc) from None
 
 
 def _rng_state() -> dict[str, Any]:

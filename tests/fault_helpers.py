@@ -219,21 +219,27 @@ def remount_read_only(where: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, capture_output=True)
 
 
-def fill_disk(folder: Path) -> None:
-    """Write a filler file until the file system says ENOSPC."""
+def fill_disk(folder: Path, leave: int = 0) -> None:
+    """Write filler files until the file system has at most ``leave`` bytes free (0: until ENOSPC)."""
+    def free() -> int:
+        st = os.statvfs(folder)
+        return st.f_bavail * st.f_frsize
+
     with open(folder / "filler.bin", "wb") as handle:
-        block = b"\0" * 65536
         try:
-            while True:
-                handle.write(block)
+            while free() > leave + 65536:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+            while free() > leave:
+                handle.write(b"\0" * 512)
                 handle.flush()
         except OSError:
             pass
-    # fill the last partial block too
-    with contextlib.suppress(OSError), open(folder / "filler2.bin", "wb") as handle:
-        while True:
-            handle.write(b"\0" * 512)
-            handle.flush()
+    if leave == 0:  # and the last partial block
+        with contextlib.suppress(OSError), open(folder / "filler2.bin", "wb") as handle:
+            while True:
+                handle.write(b"\0" * 512)
+                handle.flush()
 
 
 def file_size_limit(limit: int) -> Callable[[], None]:

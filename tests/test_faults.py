@@ -312,6 +312,24 @@ def test_full_disk_fails_clearly_and_keeps_results(finished, tmp_path, capsys, h
     assert "cannot write" in line and "free disk space" in line and "earlier results are kept" in line
 
 
+def test_disk_full_during_training_keeps_the_checkpoint_and_resumes(finished, tmp_path, capsys):
+    """The disk fills up between two checkpoints: one error line, the last checkpoint whole, resume after freeing."""
+    if not fh.can_mount():
+        pytest.skip("needs root to mount a small tmpfs")
+    with fh.tmpfs(tmp_path / "disk", "1m") as disk:
+        cut = fh.Chain(disk)
+        ckpt = cut.run_dir / "checkpoint.pt"
+        cut.run_dir.mkdir(parents=True)
+        fh.fill_disk(disk, leave=48 * 1024)  # room for one checkpoint (30 kB), not for its successor beside it
+        line = _error(capsys, fh.cli_main(*cut.train_args(every=20)))
+        assert f"cannot write {ckpt}" in line and os.strerror(errno.ENOSPC) in line and "free disk space" in line
+        assert load_checkpoint(ckpt)["step"] == 20 and not stale_temporaries(ckpt)
+        (disk / "filler.bin").unlink()  # the user frees space and runs the command again
+        assert fh.cli_main(*cut.train_args(every=20)) == 0
+        assert "from step 20/" in capsys.readouterr().out
+        fh.assert_same_weights(finished.run_dir / "model.pt", cut.run_dir / "model.pt")
+
+
 # =========================================================================== untrusted files
 
 
