@@ -3,10 +3,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from rae_bench.config import config_hash, load_config, resolve_run
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT, PAPER = REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"
+
+
+def write(tmp_path: Path, cfg: dict) -> Path:
+    """A config file holding ``cfg`` (used by tests/test_sweeps.py too)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
 
 def test_shipped_configs_validate():
