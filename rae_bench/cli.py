@@ -137,7 +137,7 @@ def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
     feats = cfg.get("features", {})
     return build_extractor(name, classifier_path=args.classifier, inception_weights=feats.get("inception_weights"),
                            download=bool(cfg.get("download", False)), device=_device(args, cfg),
-                           batch_size=int(feats.get("batch_size", 100)))
+                           batch_size=int(feats.get("batch_size", 100)), precision=str(feats.get("precision", "fp32")))
 
 
 def cmd_reference_stats(args: argparse.Namespace) -> None:
@@ -170,7 +170,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _setup(args, cfg)
     extractor = _extractor(args.extractor, args, cfg)
     metrics = evaluate(args.model_path, args.sampler_path, args.out_dir,
-                       extractor=lambda x: extract_features(extractor, x), extractor_name=args.extractor,
+                       extractor=lambda x: extract_features(extractor, x),
+                       extractor_name=getattr(extractor, "name", args.extractor),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
                        device=_device(args, cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))

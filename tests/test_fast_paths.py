@@ -108,3 +108,24 @@ def test_fast_inference_keeps_eval_function():
         after = net(x.contiguous(memory_format=torch.channels_last))
     assert isinstance(block.bn, torch.nn.Identity) and not net.training
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_is_an_explicit_option_that_says_so(weights):
+    """bf16 autocast is never the default; it moves the features a little and renames the extractor,
+    so a table built from it cannot pass for fp32 (pytorch-fid) numbers."""
+    path, _ = weights
+    images = _images(3, 6, 0)
+    fp32 = InceptionExtractor(path)
+    bf16 = InceptionExtractor(path, precision="bf16")
+    assert fp32.name == "inception" and bf16.name == "inception-bf16"
+    a, b = fp32(images), bf16(images)
+    assert b.dtype == np.float32 and np.isfinite(b).all()
+    rel = np.linalg.norm(a - b) / np.linalg.norm(a)
+    assert 0 < rel < 3e-2
+
+
+def test_unknown_precision_is_one_clear_error(weights):
+    from rae_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="valid: fp32, bf16"):
+        InceptionExtractor(weights[0], precision="fp16")

@@ -24,13 +24,14 @@ import torch
 
 import pytorch_fid.inception as pfi
 
-from rae_bench.errors import CheckpointError, DataError, RaeBenchError
+from rae_bench.errors import CheckpointError, ConfigError, DataError, RaeBenchError
 from rae_bench.metrics.features import as_float_images
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_SIZE = 95_628_359
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 WEIGHTS_ENV = "RAE_BENCH_INCEPTION_WEIGHTS"
+PRECISIONS = ("fp32", "bf16")  # bf16: an explicit, faster option that changes the numbers
 
 _checked_files: dict[tuple[str, int, int], bool] = {}
 
@@ -200,13 +201,22 @@ class InceptionExtractor:
 
     ``fast`` (default): BN folded into the convs, channels-last (see
     :func:`fast_inference`); ``fast=False`` runs pytorch-fid's module as is.
+    ``precision="bf16"`` (explicit, never the default) runs the network under
+    bfloat16 autocast: about 2-3x faster on CPUs with AMX/AVX-512-BF16, but the
+    features move by ~0.5 % and FIDs are no longer those of pytorch-fid, so the
+    extractor is then called ``inception-bf16`` and tables say so.
     """
 
-    name = "inception"
     dim = 2048
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, *, download: bool = False,
-                 device: str | torch.device = "cpu", batch_size: int = 100, fast: bool = True):
+                 device: str | torch.device = "cpu", batch_size: int = 100, fast: bool = True,
+                 precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown feature precision '{precision}'; valid: {', '.join(PRECISIONS)} "
+                              f"(features.precision in the config)")
+        self.precision = precision
+        self.name = "inception" if precision == "fp32" else f"inception-{precision}"
         path = resolve_inception_weights(weights, download=download)
         self.weights = path
         self.device = torch.device(device)
@@ -235,6 +245,7 @@ class InceptionExtractor:
                     x = x.clamp(0.0, 1.0)  # never in place: float input may be the caller's tensor
                 if x.shape[1] == 1:
                     x = x.expand(-1, 3, -1, -1)
-                feats = self.model(x.contiguous(memory_format=self._layout))[0]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                    feats = self.model(x.contiguous(memory_format=self._layout))[0]
                 out[start:start + feats.shape[0]] = feats.reshape(feats.shape[0], -1).float().cpu().numpy()
         return out

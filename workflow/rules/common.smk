@@ -29,7 +29,7 @@ os.environ.update(RAE_BENCH_SETTINGS=json.dumps({
     "verify_checksums": config.get("verify_checksums", True),
     "device": config.get("device", "auto"),
     "checkpoint_every": config.get("checkpoint_every", 500),
-    "features": {k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size")},
+    "features": {k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size", "precision")},
 }))
 # The conda environment of all jobs (with --software-deployment-method conda) is the repository's
 # environment.yml, which pins the dependencies and installs this repository (pip -e, relative to it).
@@ -67,3 +67,9 @@ def table_metrics(w):
 
 def figure_metrics(w):
     return required_metrics(figure_spec(config, w.figure), RESULTS)
+
+
+def feature_precision(extractor):
+    """Inception's precision (fp32, or the explicit bf16 option) changes the numbers, so it is a param of the
+    jobs that extract Inception features: switching it reruns their reference statistics and evaluations."""
+    return config.get("features", {}).get("precision", "fp32") if extractor == "inception" else "fp32"

@@ -31,6 +31,7 @@ rule reference_stats:
     params:
         spec=dataset_spec,
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}" if w.extractor == "classifier" else "",
+        precision=lambda w: feature_precision(w.extractor),
     log:
         "results/{dataset}/features/{extractor}/reference_test_n{n}.log",
     benchmark:

@@ -45,6 +45,7 @@ rule evaluate:
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}"
         if extractor_for(config, w.dataset) == "classifier" else "",
         out=lambda w, output: os.path.dirname(output.metrics),
+        precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
     log:
         "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.log",
     benchmark:
