@@ -26,6 +26,10 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 
 
+# training options whose default value is left out of a resolved run config (see resolve_run)
+TRAINING_DEFAULTS: dict[str, Any] = {"channels_last": True, "precision": "fp32"}
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
     """Recursive dict update (what Snakemake does with several --configfile): lists are replaced."""
     out = copy.deepcopy(dict(base))
@@ -166,6 +170,11 @@ def resolve_run(cfg: Mapping[str, Any], dataset: str, run: str, seed: int) -> di
     training = deep_merge(cfg.get("training", {}), ds.get("training"))
     training = deep_merge(training, entry.get("training"))
     training = deep_merge(training, per_ds.get("training"))
+    # spelled-out defaults do not change a run's identity (its hash, Snakemake's params); a non-default
+    # precision or layout does: bf16 gives other numbers, NCHW other float rounding
+    for key, default in TRAINING_DEFAULTS.items():
+        if training.get(key) == default:
+            del training[key]
     return {
         "dataset": dataset,
         "source": ds["source"],

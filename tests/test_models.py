@@ -120,3 +120,35 @@ def test_rae_decoder_weight_decay_only_on_decoder():
     assert groups[0]["weight_decay"] == 0 and groups[1]["weight_decay"] == 1.0
     dec_ids = {id(p) for p in model.decoder.parameters()}
     assert {id(p) for p in groups[1]["params"]} == dec_ids
+
+
+def _one_step(name: str, shape, channels_last: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Loss terms and gradients of one ``train_step`` at lr 0 (every sub-step sees the initial weights)."""
+    model = make(name, shape).train()
+    x = batch(shape)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)  # the same noise draws on both sides
+    terms = model.train_step(x, model.optimizers({"lr": 0.0}))
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    return terms, grads
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("shape", SHAPES[:3], ids=lambda s: "x".join(map(str, s)))
+def test_channels_last_gives_the_same_step(name, shape):
+    """The trainer's default layout for images: same fp32 losses and gradients as NCHW, up to float rounding."""
+    terms, grads = _one_step(name, shape, False)
+    terms_cl, grads_cl = _one_step(name, shape, True)
+    assert terms.keys() == terms_cl.keys() and grads.keys() == grads_cl.keys() and grads
+    for k, v in terms.items():
+        assert terms_cl[k] == pytest.approx(v, rel=1e-5, abs=1e-6), k
+    # relative to each gradient's norm (1e-4: sums over 64x64 images round differently in the two layouts;
+    # typical 1e-6 to 4e-5). A gradient that is zero in exact arithmetic (a bias before BatchNorm) is rounding
+    # noise on both sides: it is compared to 1 % of the largest gradient instead. (A ReLU input within rounding
+    # of 0 can flip its derivative between any two summation orders, threads included; seed 0 has none.)
+    scale = max(float(g.norm()) for g in grads.values())
+    for k, g in grads.items():
+        diff = float((grads_cl[k] - g).norm())
+        assert diff <= 1e-4 * max(float(g.norm()), 1e-2 * scale), (k, diff, float(g.norm()))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import json
 from pathlib import Path
 
@@ -76,3 +77,79 @@ def test_checkpoint_of_other_config_is_not_resumed(tmp_path, source, capsys):
     train(tiny_run("ae", lr=2e-3), tmp_path / "fresh", source, progress=False)
     a, b = state(tmp_path / "r" / "model.pt"), state(tmp_path / "fresh" / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def mnist_run(model: str = "vae", epochs: int = 2, **training) -> dict:
+    """A tiny image run (fake MNIST files): the trainer's channels-last and precision paths."""
+    return {
+        "dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": model, "model": model,
+        "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 1,
+        "training": {"epochs": epochs, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"},
+                     **training},
+    }
+
+
+@pytest.fixture()
+def mnist_source(tmp_path) -> DataSource:
+    from fixtures_data import write_mnist
+
+    write_mnist(tmp_path / "mnist_data", n_train=64, n_test=8)
+    return DataSource(root=tmp_path / "mnist_data", cache=tmp_path / "mnist_cache", verify=False)
+
+
+def test_image_run_resumes_bit_identically_in_channels_last(tmp_path, mnist_source):
+    run = mnist_run("vae", epochs=3)
+    train(run, tmp_path / "full", mnist_source, progress=False, checkpoint_every=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", mnist_source, progress=False, checkpoint_every=3, interrupt_at=7)
+    train(run, tmp_path / "cut", mnist_source, progress=False, checkpoint_every=3)
+    full, cut = state(tmp_path / "full" / "model.pt"), state(tmp_path / "cut" / "model.pt")
+    assert full["encoder.conv.0.weight"].is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+    # the stored weights load into a plain (NCHW) model
+    model, _ = load_model(tmp_path / "full" / "model.pt")
+    assert torch.isfinite(model.reconstruct(torch.rand(2, 1, 28, 28))).all()
+
+
+def test_channels_last_off_trains_the_same_up_to_rounding(tmp_path, mnist_source):
+    train(mnist_run("rae_l2", epochs=1), tmp_path / "cl", mnist_source, progress=False)
+    train(mnist_run("rae_l2", epochs=1, channels_last=False), tmp_path / "nchw", mnist_source, progress=False)
+    cl, nchw = state(tmp_path / "cl" / "model.pt"), state(tmp_path / "nchw" / "model.pt")
+    assert nchw["encoder.conv.0.weight"].is_contiguous()
+    logs = [list(csv.DictReader(open(tmp_path / d / "train_log.csv"))) for d in ("cl", "nchw")]
+    first = [float(log[0]["loss"]) for log in logs]  # same initial weights, same batch
+    assert first[0] == pytest.approx(first[1], rel=1e-5)
+
+
+def test_bf16_run_trains_with_finite_losses_and_is_another_run(tmp_path, mnist_source):
+    from rae_bench.config import DEFAULT_CONFIG, config_hash, load_config, resolve_run
+
+    result = train(mnist_run("vae", epochs=2, precision="bf16"), tmp_path / "bf16", mnist_source, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "bf16" / "train_log.csv")))
+    losses = [float(r["loss"]) for r in rows]
+    assert len(rows) == result["steps"] and all(math.isfinite(v) for v in losses)
+    weights = state(tmp_path / "bf16" / "model.pt")
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())  # fp32 master weights
+
+    cfg = load_config([DEFAULT_CONFIG])
+    plain = resolve_run(cfg, "mnist", "vae", 0)
+    # spelling out the defaults keeps the run (hash and Snakemake params); bf16 or NCHW is another run
+    cfg["training"].update(precision="fp32", channels_last=True)
+    assert resolve_run(cfg, "mnist", "vae", 0) == plain
+    cfg["training"]["precision"] = "bf16"
+    bf16 = resolve_run(cfg, "mnist", "vae", 0)
+    assert bf16["training"]["precision"] == "bf16" and config_hash(bf16) != config_hash(plain)
+    cfg["training"].update(precision="fp32", channels_last=False)
+    assert config_hash(resolve_run(cfg, "mnist", "vae", 0)) != config_hash(plain)
+
+
+def test_unknown_precision_is_refused(tmp_path, mnist_source):
+    from rae_bench.config import DEFAULT_CONFIG, load_config
+    from rae_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision"):
+        train(mnist_run("ae", precision="fp16"), tmp_path / "r", mnist_source, progress=False)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("training: {precision: fp16}\n")
+    with pytest.raises(ConfigError, match="precision"):
+        load_config([DEFAULT_CONFIG, cfg_file])
