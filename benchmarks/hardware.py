@@ -1,7 +1,8 @@
 """How much of the machine training uses (issue 7).
 
 CPU: achieved GFLOP/s of training the ``paper`` MNIST net (one ``train_step``:
-forward, backward and the Adam update, batch 100) against the float32 matmul
+forward, backward and the Adam update, batch 100, in the trainer's default
+channels-last layout) against the float32 matmul
 peak measured on the same machine in the same run (``torch.mm`` of two
 ``--mm-size`` square matrices, same thread count). FLOPs of one step are
 counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and
@@ -35,6 +36,7 @@ from _common import interleaved, median, row, save
 
 from rae_bench.data import to_float
 from rae_bench.models import build_model
+from rae_bench.train import uses_channels_last
 
 SHAPES = {"mnist": (1, 28, 28), "celeba": (3, 64, 64)}
 LATENT = {"mnist": 16, "celeba": 64}
@@ -44,12 +46,14 @@ def make_step(model_name: str, dataset: str, batch: int, device: torch.device) -
     """A closure running one training step on a fixed uint8 batch, and the FLOPs of that step."""
     torch.manual_seed(0)
     model = build_model(model_name, SHAPES[dataset], LATENT[dataset], "paper", {}).to(device).train()
+    fmt = torch.channels_last if uses_channels_last({}, SHAPES[dataset]) else torch.contiguous_format
+    model = model.to(memory_format=fmt)  # the trainer's default layout
     opts = model.optimizers({"lr": 1e-3})
     x8 = torch.randint(0, 256, (batch, *SHAPES[dataset]), dtype=torch.uint8)
 
     def step() -> Any:
-        out = model.train_step(to_float(x8).to(device), opts)  # float() of the losses syncs the device
-        return out
+        x = to_float(x8).to(device).contiguous(memory_format=fmt)
+        return model.train_step(x, opts)  # float() of the losses syncs the device
 
     step()  # warm-up: allocator, oneDNN/cuDNN algorithm choice, Adam state
     with FlopCounterMode(display=False) as counter:

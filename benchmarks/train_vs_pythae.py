@@ -28,6 +28,12 @@ that both use the same torch build). Measured per run:
 
     python benchmarks/train_vs_pythae.py                                 # paper nets, 300 images
     python benchmarks/train_vs_pythae.py --arch small --n-train 10000    # the quick config's nets
+    python benchmarks/train_vs_pythae.py --precision bf16                # ours in bf16 autocast (explicit option)
+
+Ours trains in its defaults: fp32, image models in channels-last memory layout
+(same numbers as NCHW to float rounding). ``--precision bf16`` sets our
+``training.precision: bf16`` (lower precision: a separate result file, its rows
+say so); pythae's side is always fp32 NCHW, what its users get.
 
 pythae runs a sanity-check forward pass on the first batch before its loop
 (in its start-up, not in its loop time); our loop's first step pays that
@@ -73,6 +79,8 @@ def run_spec(args: argparse.Namespace, model: str) -> dict[str, Any]:
     run["arch"] = args.arch
     run["n_train"] = args.n_train
     run["training"].update(epochs=args.epochs, batch_size=args.batch_size, lr_schedule={"type": "none"})
+    if args.precision != "fp32":  # ours only: pythae's side stays fp32 and NCHW, what its users get
+        run["training"]["precision"] = args.precision
     return {"run": run, "threads": args.threads, "checkpoint_every": int(cfg.get("checkpoint_every", 500)),
             "data_root": str((ROOT / cfg["data_root"]).resolve()), "cache_dir": str(ROOT / cfg["cache_dir"])}
 
@@ -197,7 +205,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--name", default=None, help="result file name (default: train_vs_pythae[_<arch>])")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="our training.precision (bf16: autocast, an explicit lower-precision option); pythae stays fp32")
+    ap.add_argument("--name", default=None,
+                    help="result file name (default: train_vs_pythae[_<arch>][_bf16])")
     ap.add_argument("--worker", choices=("ours", "pythae"), help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -231,15 +242,21 @@ def main() -> None:
             print(f"{model}: ours {ours:.1f} img/s, pythae {ref:.1f} img/s, ratio {ours / ref:.3f}; "
                   f"end-to-end {e_ours:.1f} s vs {e_ref:.1f} s")
             n_img = runs["ours"][0]["images"]
-            rows.append(row(f"training throughput vs pythae {version}, MNIST {model} ({args.arch} nets)",
+            mode = ("bf16 autocast: lower precision, explicit option, not the default" if args.precision == "bf16"
+                    else "ours fp32 channels-last (the default), pythae fp32 NCHW")
+            label = "" if args.precision == "fp32" else f", ours {args.precision}"
+            rows.append(row(f"training throughput vs pythae {version}, MNIST {model} ({args.arch} nets{label})",
                             ours=ours, reference=ref, unit="img/s", target=">= 1.2x", met=ours / ref >= 1.2,
                             higher_is_better=True, runs=ips,
-                            note=f"{n_img} images, batch {args.batch_size}, {args.threads} threads; loop only; "
+                            note=f"{mode}; {n_img} images, batch {args.batch_size}, {args.threads} threads; loop only; "
                                  f"end-to-end {e_ours:.1f} s vs {e_ref:.1f} s"))
             raw[model] = {"runs": runs, "end_to_end_median_s": {"ours": e_ours, "pythae": e_ref}}
-    name = args.name or ("train_vs_pythae" if args.arch == "paper" else f"train_vs_pythae_{args.arch}")
-    command = "python benchmarks/train_vs_pythae.py" + ("" if args.arch == "paper" else
-                                                        f" --arch {args.arch} --n-train {args.n_train}")
+    suffix = ("" if args.arch == "paper" else f"_{args.arch}") + ("" if args.precision == "fp32" else f"_{args.precision}")
+    name = args.name or f"train_vs_pythae{suffix}"
+    command = ("python benchmarks/train_vs_pythae.py" + ("" if args.arch == "paper" else
+                                                         f" --arch {args.arch} --n-train {args.n_train}")
+               + ("" if args.precision == "fp32" else f" --precision {args.precision}")
+               + ("" if args.models == "vae,rae_l2" else f" --models {args.models}"))
     save(name, command, rows,
          {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "spec", "out")},
           "pythae_version": version, "raw": raw})

@@ -5,7 +5,8 @@ Target: the overhead of ``rae_bench.train.train`` is at most 5 %.
 Both sides train the same model object type (built by ``build_model`` under the
 same seed), with the same optimizer (``model.optimizers``), on the same uint8
 batches in the same order (``epoch_order``), converted per batch with
-``to_float``, for the same number of steps. The trainer runs with its normal
+``to_float``, in the same memory layout (channels-last for images unless the
+run config says ``training.channels_last: false``), for the same number of steps. The trainer runs with its normal
 settings: per-step CSV log, checkpoints every ``checkpoint_every`` steps of
 config/config.yaml, the final model.pt/config.json, and the progress bar ON
 (stderr is not a tty here, so tqdm redraws every 30 s, as under Snakemake).
@@ -31,13 +32,17 @@ from _common import ROOT, interleaved, median, row, save
 from rae_bench.config import DEFAULT_CONFIG, load_config, resolve_run
 from rae_bench.data import DataSource, to_float
 from rae_bench.models import build_model
-from rae_bench.train import epoch_order, train, training_data
+from rae_bench.train import epoch_order, train, training_data, uses_channels_last
 
 
 def bare_loop(run: dict[str, Any], data: torch.Tensor) -> dict[str, torch.Tensor]:
     """The minimal loop a user would write by hand; returns the final weights."""
     torch.manual_seed(int(run["seed"]))  # as the trainer does before building the model
     model = build_model(run["model"], data.shape[1:], run["latent_dim"], run["arch"], run["params"])
+    # the memory layout the trainer picks (channels-last for images by default): the same model, not a slower one
+    channels_last = uses_channels_last(run["training"], data.shape[1:])
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = model.optimizers(run["training"].get("optim", {}))["model"]
     model.train()
     batch, seed = int(run["training"]["batch_size"]), int(run["seed"])
@@ -46,6 +51,8 @@ def bare_loop(run: dict[str, Any], data: torch.Tensor) -> dict[str, torch.Tensor
         order = epoch_order(len(data), seed, epoch)
         for pos in range(steps_per_epoch):
             x = to_float(data[order[pos * batch:(pos + 1) * batch]])
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             loss = model.loss(x)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
