@@ -1,0 +1,67 @@
+"""One training step in each memory layout and precision (how the trainer's defaults were chosen).
+
+Times ``model.train_step`` on a fixed batch of 100 MNIST-shaped images for NCHW
+fp32, channels-last fp32 (the trainer's default for images), bf16 autocast and
+bf16 + channels-last; alternating, median of ``--repeats``. Prints ms per step;
+writes no result file (the comparisons of the table are the other scripts).
+
+    flock -x /tmp/rae_bench_cpu.lock python benchmarks/step_layouts.py --arch small --steps 20
+    flock -x /tmp/rae_bench_cpu.lock python benchmarks/step_layouts.py --arch paper --steps 2
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Any, Callable
+
+import torch
+
+from _common import interleaved, median
+
+from rae_bench.data import to_float
+from rae_bench.models import build_model
+
+MODES = {"fp32 NCHW": (False, False), "fp32 channels-last": (True, False),
+         "bf16": (False, True), "bf16 channels-last": (True, True)}
+
+
+def make_step(args: argparse.Namespace, channels_last: bool, bf16: bool) -> Callable[[], Any]:
+    shape = tuple(int(v) for v in args.shape.split("x"))
+    torch.manual_seed(0)
+    model = build_model(args.model, shape, args.latent_dim, args.arch, {}).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opts = model.optimizers({"lr": 1e-3})
+    x8 = torch.randint(0, 256, (args.batch_size, *shape), dtype=torch.uint8)
+
+    def steps() -> None:
+        for _ in range(args.steps):
+            x = to_float(x8).contiguous(memory_format=fmt)
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                model.train_step(x, opts)
+    for _ in range(2):  # warm-up: oneDNN primitive choice, Adam state
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            model.train_step(to_float(x8).contiguous(memory_format=fmt), opts)
+    return steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="vae")
+    ap.add_argument("--arch", default="small")
+    ap.add_argument("--shape", default="1x28x28")
+    ap.add_argument("--latent-dim", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    fns = {name: make_step(args, *flags) for name, flags in MODES.items()}
+    times = interleaved(fns, repeats=args.repeats, log=lambda _: None)
+    for name, t in times.items():
+        print(f"{args.arch} {args.shape} {args.model} {name}: {1000 * median(t) / args.steps:.1f} ms/step")
+
+
+if __name__ == "__main__":
+    main()
