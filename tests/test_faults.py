@@ -185,8 +185,10 @@ def _tiny_synth_workflow(workdir: Path) -> Path:
     """tests/configs/tiny.yaml on its synthetic dataset only (no MNIST), two table rows, longer training."""
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     synth = cfg["datasets"]["synth"]
-    synth["training"] = {"epochs": 30}
-    synth["options"]["n_train"] = 800  # 16 steps an epoch, a checkpoint every 5
+    # 16 steps an epoch, a checkpoint every 5; 250 epochs (4,000 steps) so that training lasts seconds even on
+    # an idle machine (~1,000 steps/s) and the Ctrl-C surely lands while a training job runs
+    synth["training"] = {"epochs": 250}
+    synth["options"]["n_train"] = 800
     cfg["datasets"] = {"synth": synth}
     cfg["data_root"], cfg["cache_dir"] = str(workdir / "data"), str(workdir / "cache")
     rows = cfg["tables"]["table3"]["rows"]
@@ -212,7 +214,10 @@ def test_snakemake_ctrl_c_then_rerun_incomplete_completes_without_partial_files(
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.time() + 300
-            while proc.poll() is None and time.time() < deadline and not list(results.glob("synth/*/seed0/checkpoint.pt")):
+            def training_now() -> bool:  # a checkpoint of a run that has not finished yet
+                return any(not (c.parent / "model.pt").exists() for c in results.glob("synth/*/seed0/checkpoint.pt"))
+
+            while proc.poll() is None and time.time() < deadline and not training_now():
                 time.sleep(0.02)
             assert proc.poll() is None, "the workflow ended before a training job could be interrupted"
             os.killpg(proc.pid, signal.SIGINT)
