@@ -1,4 +1,4 @@
-"""Writers of small dataset fixtures in the real on-disk formats (used by tests/test_data.py)."""
+"""Writers of small dataset and weights fixtures in the real on-disk formats (tests/test_data.py, test_features.py, test_fast_paths.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 ATTR_NAMES = (
@@ -181,3 +182,13 @@ def write_mnist(root: Path, class_name: str = "MNIST", n_train: int = 5, n_test:
             handle.write(struct.pack(">ii", 0x0801, count) + labels.tobytes())
         out[split] = (images, labels.astype(np.int64))
     return out
+
+
+def save_random_inception(tmp_path_factory, seed: int):
+    """Seeded random FID-Inception weights saved as a weights file: (path, state dict)."""
+    from rae_bench.metrics import random_fid_inception_state
+
+    state = random_fid_inception_state(seed)
+    path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
+    torch.save(state, path)
+    return path, state

@@ -8,6 +8,8 @@ in test_features.py, the Fréchet distance against sqrtm in test_frechet.py.
 """
 from __future__ import annotations
 
+from fixtures_data import save_random_inception
+
 from unittest import mock
 
 import numpy as np
@@ -22,7 +24,6 @@ from rae_bench.metrics import (
     extract_features,
     frechet_distance,
     gaussian_stats,
-    random_fid_inception_state,
 )
 from rae_bench.metrics.inception import fast_inference
 
@@ -31,10 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*not the official FID weights:U
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    state = random_fid_inception_state(2)
-    path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
-    torch.save(state, path)
-    return path, state
+    return save_random_inception(tmp_path_factory, 2)
 
 
 def _images(seed: int, n: int, shift: int) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """Feature extractors (Inception, classifier, raw) and cached reference statistics."""
 from __future__ import annotations
 
+from fixtures_data import save_random_inception
+
 import warnings
 from unittest import mock
 
@@ -36,10 +38,7 @@ from rae_bench.metrics.inception import WEIGHTS_ENV
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
-    state = random_fid_inception_state(0)
-    path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
-    torch.save(state, path)
-    return path, state
+    return save_random_inception(tmp_path_factory, 0)
 
 
 def _pytorch_fid_features(state, images_float3: torch.Tensor) -> np.ndarray:
