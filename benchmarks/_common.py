@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
+SCRATCH = HERE / ".work"  # gitignored: scratch folders of the benchmarks (a killed run leaves nothing tracked)
 sys.path.insert(0, str(ROOT))
 
 from rae_bench.atomic import write_json  # noqa: E402
@@ -51,6 +52,11 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return info
+
+
+def scratch() -> Path:
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    return SCRATCH
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

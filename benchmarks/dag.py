@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import HERE, ROOT, median, row, save
+from _common import HERE, ROOT, SCRATCH, median, row, save
 
 PROFILES = {
     "quick": [ROOT / "config" / "config.yaml", HERE / "dag_quick.yaml"],
@@ -82,7 +82,7 @@ def main() -> None:
     runs: dict[int, list[dict[str, float]]] = {c: [] for c in args.cores}
     for r in range(args.repeats):
         for cores in args.cores:  # interleaved, so load drift hits both settings alike
-            res = run_dag(args.profile, args.target, cores, HERE / ".work" / "dag" / f"{args.profile}_c{cores}")
+            res = run_dag(args.profile, args.target, cores, SCRATCH / "dag" / f"{args.profile}_c{cores}")
             runs[cores].append(res)
             print(f"  run {r + 1}/{args.repeats} --cores {cores}: {res['wall']:.1f} s, {res['jobs']} jobs, "
                   f"sum of job times {res['job_s']:.1f} s", flush=True)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from _common import HERE, ROOT, interleaved, median, row, save
+from _common import ROOT, SCRATCH, interleaved, median, row, save
 
 from rae_bench.data import DataSource, load
 from rae_bench.metrics import (
@@ -60,7 +60,7 @@ NAME = "fid_vs_pytorch_fid"
 TARGET = 3.0
 PARITY_RTOL = 1e-4
 HOLDOUT = 2000
-WORK = HERE / ".work" / "fid"
+WORK = SCRATCH / "fid"
 TORCH_HOME = WORK / "torch"
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import HERE, ROOT, row, save
+from _common import HERE, ROOT, row, save, scratch
 
 FULL = 202_599  # images in CelebA (all three partitions)
 GB = 1e9
@@ -132,7 +132,7 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
 
-    work = Path(tempfile.mkdtemp(prefix="memory_celeba_", dir=HERE))
+    work = Path(tempfile.mkdtemp(prefix="memory_celeba_", dir=scratch()))
     try:
         big = measure(args, args.n, work)
         small = measure(args, 2000, work)

@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import HERE, ROOT, median, row, save
+from _common import HERE, ROOT, median, row, save, scratch
 
 VENV = HERE / ".venv-pythae"
 PYTHAE_PIN = "pythae==0.1.2"
@@ -224,7 +224,7 @@ def main() -> None:
     version = subprocess.run([str(py), "-c", "from importlib.metadata import version; print(version('pythae'))"],
                              capture_output=True, text=True).stdout.strip()
     rows, raw = [], {}
-    with tempfile.TemporaryDirectory(prefix="train_vs_pythae_", dir=HERE) as tmp:
+    with tempfile.TemporaryDirectory(prefix="train_vs_pythae_", dir=scratch()) as tmp:
         for model in args.models.split(","):
             spec = run_spec(args, model)
             runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pythae": []}

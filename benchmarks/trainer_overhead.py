@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from _common import ROOT, interleaved, median, row, save
+from _common import ROOT, interleaved, median, row, save, scratch
 
 from rae_bench.config import DEFAULT_CONFIG, load_config, resolve_run
 from rae_bench.data import DataSource, to_float
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{args.dataset}/{args.model} arch={run['arch']}: {len(data)} images, {steps} steps, "
           f"batch {run['training']['batch_size']}, {args.threads} threads, checkpoint every {every}")
 
-    work = Path(tempfile.mkdtemp(prefix="trainer_overhead_", dir=ROOT / "benchmarks"))
+    work = Path(tempfile.mkdtemp(prefix="trainer_overhead_", dir=scratch()))
     finals: dict[str, dict[str, torch.Tensor]] = {}
 
     def ours() -> None:
