@@ -210,8 +210,11 @@ def test_snakemake_ctrl_c_then_rerun_incomplete_completes_without_partial_files(
     config = _tiny_synth_workflow(tmp_path)
     results = tmp_path / "results"
     with open(tmp_path / "first.log", "w") as out:
+        # SIGINT back to its default in the child: a test run started in the background (`pytest &`, nohup)
+        # inherits an ignored SIGINT, and then neither Snakemake nor its jobs would see the Ctrl-C at all
         proc = subprocess.Popen(_snakemake_cmd(tmp_path, config, "tables/table3.tex"), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.time() + 300
             def training_now() -> bool:  # a checkpoint of a run that has not finished yet
