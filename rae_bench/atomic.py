@@ -9,7 +9,6 @@ temporary file, leaves any previous file untouched and raises
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import os
@@ -19,23 +18,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .errors import OutputError
-
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR)
-
-
-def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
-    """One line for a write that the file system refused, with the fix for its cause."""
-    reason = exc.strerror or type(exc).__name__
-    if exc.errno in _FULL:
-        fix = "free disk space (or raise the quota / file size limit) and run the command again"
-    elif exc.errno in _DENIED:
-        fix = f"make {Path(path).parent} writable (or choose another output folder) and run the command again"
-    else:
-        fix = "check the output folder and run the command again"
-    return OutputError(f"cannot write {path}: {reason}; {fix}; earlier results are kept")
-
+from .errors import output_error
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:

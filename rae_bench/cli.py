@@ -16,17 +16,13 @@ read-only folder), prints one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, RaeBenchError
-
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR)
-
+from .errors import WRITE_ERRNOS, ConfigError, RaeBenchError, output_error
 
 def _json_arg(text: str) -> Any:
     try:
@@ -288,8 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a write outside the atomic helpers (the training log, a folder): the same one line
         if exc.errno not in WRITE_ERRNOS:
             raise
-        from .atomic import output_error  # (imports torch: only when needed)
-
         print(f"error: {output_error(exc.filename or '(unknown file)', exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,10 +25,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from tqdm import tqdm
 
-from .atomic import atomic_path, output_error, stale_temporaries, torch_save, write_json
-from .config import config_hash
+from .atomic import atomic_path, stale_temporaries, torch_save, write_json
+from .config import TRAINING_DEFAULTS, config_hash
 from .data import DataSource, data_shape, load, to_float
-from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, output_error
 from .models import GenerativeAE, build_model
 
 MODEL_FORMAT = "rae_bench.model/1"
@@ -84,7 +84,7 @@ def uses_channels_last(cfg: Mapping[str, Any], data_shape: Sequence[int]) -> boo
     Same fp32 arithmetic as the default NCHW layout (losses agree to float rounding), but oneDNN's
     convolutions run faster on it on CPU; vectors have no channel dimension to move.
     """
-    return len(data_shape) == 3 and bool(cfg.get("channels_last", True))
+    return len(data_shape) == 3 and bool(cfg.get("channels_last", TRAINING_DEFAULTS["channels_last"]))
 
 
 def autocast_context(cfg: Mapping[str, Any], device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -94,7 +94,7 @@ def autocast_context(cfg: Mapping[str, Any], device: torch.device) -> contextlib
     which follows the dtypes the forward chose) run in bfloat16; parameters, gradients and the optimizer
     state stay float32.
     """
-    precision = str(cfg.get("precision", "fp32"))
+    precision = str(cfg.get("precision", TRAINING_DEFAULTS["precision"]))
     if precision not in PRECISIONS:
         raise ConfigError(f"training.precision '{precision}' is not supported; valid: {', '.join(PRECISIONS)}")
     if precision == "fp32":

@@ -66,12 +66,15 @@ def load_sampler(path: str | Path, model: GenerativeAE, model_hash: str | None =
     if not path.exists():
         raise CheckpointError(f"sampler state {path} not found; run the fit-sampler step first "
                               f"(snakemake {path} or rae-bench fit-sampler)")
+    refit = f"delete it and fit the sampler again (snakemake {path} or rae-bench fit-sampler)"
+
+    def unreadable(exc: Exception) -> CheckpointError:
+        return CheckpointError(f"sampler state {path} is unreadable or not a sampler state ({type(exc).__name__}); {refit}")
+
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated file, or a pickle of foreign objects (refused by weights_only)
-        raise CheckpointError(f"sampler state {path} is unreadable or not a sampler state "
-                              f"({type(exc).__name__}); delete it and fit the sampler again") from None
-    refit = f"delete it and fit the sampler again (snakemake {path} or rae-bench fit-sampler)"
+        raise unreadable(exc) from None
     if not isinstance(blob, dict):
         raise CheckpointError(f"{path} is not a sampler state; {refit}")
     other = [k for k, mine in (("latent_dim", model.latent_dim), ("model_hash", model_hash))
@@ -82,6 +85,5 @@ def load_sampler(path: str | Path, model: GenerativeAE, model_hash: str | None =
         sampler = build_sampler(blob["sampler"], model, blob["params"], blob["seed"])
         sampler.load_state_dict(blob["state"])
     except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"sampler state {path} is unreadable or not a sampler state "
-                              f"({type(exc).__name__}); {refit}") from None
+        raise unreadable(exc) from None
     return sampler
