@@ -174,6 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
+    from .report.agreement import agreement, summary, sweep_agreement, write_agreement
     from .report.specs import table_spec
     from .report.sweeps import collect_sweep, table2_latex
     from .report.tables import write_table
@@ -185,9 +186,14 @@ def cmd_table(args: argparse.Namespace) -> None:
         df = df[df.metric.isin(["active_dims", "nac"])]
         write_text(args.csv, df.to_csv(index=False, float_format="%.4f"))
         write_text(args.tex, table2_latex(df))
+        agree = sweep_agreement(args.name, df, spec.get("paper_columns"))
     else:
         df = write_table(args.name, spec, args.results, args.csv, args.tex)
-    print(f"wrote {args.csv} and {args.tex} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
+        agree = agreement(args.name, df, spec.get("paper_columns"))
+    agreement_path = args.agreement or args.csv.removesuffix(".csv") + ".agreement.csv"
+    write_agreement(agreement_path, agree)
+    print(f"wrote {args.csv}, {args.tex} and {agreement_path} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
+    print(summary(agree))
 
 
 def cmd_figure(args: argparse.Namespace) -> None:
@@ -269,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--csv", required=True)
     p.add_argument("--tex", required=True)
+    p.add_argument("--agreement", metavar="PATH",
+                   help="agreement with the paper per column as CSV (default: the --csv path, .agreement.csv)")
     p.set_defaults(func=cmd_table)
     return parser
 

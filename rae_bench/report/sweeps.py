@@ -19,11 +19,13 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..atomic import atomic_path, write_text
+from .agreement import caption_sentence, dataset_head, sweep_agreement
 from .published import published_latent
 from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path
 
 SWEEP_METRICS = ("fid_gen", "fid_rec", "active_dims", "nac", "precision", "recall")
 COLUMNS = ["dataset", "model", "label", "m", "true_n", "metric", "ours", "ours_std", "n_seeds", "paper"]
+TABLE2_HEAD = {"active_dims": "$m_A$", "nac": "NAC"}  # Table 2's metrics, as LaTeX
 
 
 def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
@@ -61,14 +63,17 @@ def table2_latex(df: pd.DataFrame) -> str:
     models = list(dict.fromkeys(df["model"]))
     labels = dict(zip(df["model"], df["label"]))
     width = 4 * len(models)
+    agree = _table2_agreement(df)
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              r"\caption{Active dimensions $m_A$ and NAC (mean absolute off-diagonal correlation of the test codes, "
              r"over the active dimensions) against the model capacity $m$. Ours beside the published values of "
-             r"MaskAAE (Mondal et al., UAI 2020), Table 2; a dash marks a missing cell.}",
+             r"MaskAAE (Mondal et al., UAI 2020), Table 2; a dash marks a missing cell."
+             + (f" {agree}" if agree else "") + "}",
              r"\label{tab:table2}", rf"\begin{{tabular}}{{l{'r' * width}}}", r"\toprule",
              " & " + " & ".join(f"\\multicolumn{{4}}{{c}}{{{_latex_escape(labels[m])}}}" for m in models) + r" \\",
              " ".join(f"\\cmidrule(lr){{{2 + 4 * i}-{5 + 4 * i}}}" for i in range(len(models))),
-             " & " + " & ".join(r"\multicolumn{2}{c}{$m_A$} & \multicolumn{2}{c}{NAC}" for _ in models) + r" \\",
+             " & " + " & ".join(f"\\multicolumn{{2}}{{c}}{{{TABLE2_HEAD[k]}}}" for _ in models for k in TABLE2_HEAD)
+             + r" \\",
              "$m$ & " + " & ".join(["Ours", "Paper"] * (2 * len(models))) + r" \\"]
     indexed = df.set_index(["dataset", "model", "m", "metric"])
     for ds in dict.fromkeys(df["dataset"]):
@@ -84,6 +89,15 @@ def table2_latex(df: pd.DataFrame) -> str:
             lines.append(f"{m} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
+
+
+def _table2_agreement(df: pd.DataFrame) -> str:
+    """The caption sentence of Table 2: rho over m per (dataset, model, metric) with published values."""
+    labels = dict(zip(df["model"], df["label"]))
+    frame = sweep_agreement("table2", df, top=1)
+    heads = [f"{dataset_head(r.dataset)} {_latex_escape(labels[r.model])} "
+             f"{TABLE2_HEAD.get(r.metric, _latex_escape(r.metric))}" for r in frame.itertuples()]
+    return caption_sentence(frame, heads)
 
 
 def _num(value: Any, digits: int) -> str:

@@ -84,6 +84,9 @@ def _cell(value: Any, std: Any = math.nan) -> str:
 
 
 def _caption(name: str, df: pd.DataFrame) -> str:
+    """The caption as LaTeX: the setup, then how well our ordering agrees with the paper's."""
+    from .agreement import table_caption  # agreement builds on this module's constants
+
     setup = df.drop_duplicates("dataset")[["dataset", "extractor", "n_samples"]]
     parts = [f"{DATASET_HEAD.get(r.dataset, r.dataset)}: {r.extractor} features, {r.n_samples} samples"
              for r in setup.itertuples() if isinstance(r.extractor, str)]
@@ -91,7 +94,8 @@ def _caption(name: str, df: pd.DataFrame) -> str:
             + TABLE_SOURCE[name] + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
-    return note + ("Ours: " + "; ".join(parts) + "." if parts else "")
+    text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else ""))
+    return " ".join(t for t in (text.rstrip(), table_caption(name, df)) if t)
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:
@@ -109,7 +113,7 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
     group_head, line_head = (_latex_escape, ds_head) if transposed else (ds_head, _latex_escape)
 
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             rf"\caption{{{_latex_escape(_caption(name, df))}}}", rf"\label{{tab:{name}}}",
+             rf"\caption{{{_caption(name, df)}}}", rf"\label{{tab:{name}}}",
              rf"\begin{{tabular}}{{l{'r' * width * len(groups)}}}", r"\toprule"]
     lines.append(" & " + " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{group_head(g)}}}" for g in groups) + r" \\")
     lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(groups))))

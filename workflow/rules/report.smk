@@ -13,6 +13,9 @@ rule table:
     output:
         csv=report("tables/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
         tex="tables/{table}.tex",
+        agreement="tables/{table}.agreement.csv",
+    wildcard_constraints:
+        table=r"[A-Za-z0-9_\-]+",  # not "table3.agreement": its .csv is the agreement output of table3
     params:
         spec=lambda w: json.dumps(table_spec(config, w.table), sort_keys=True),
         results=RESULTS,
@@ -22,7 +25,7 @@ rule table:
         ENV
     shell:
         "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results {params.results} "
-        "--csv {output.csv} --tex {output.tex} 2>&1 | tee {log}"
+        "--csv {output.csv} --tex {output.tex} --agreement {output.agreement} 2>&1 | tee {log}"
 
 
 rule figure:
