@@ -49,6 +49,20 @@ def encode_all(model: GenerativeAE, data: torch.Tensor, device: torch.device) ->
 
 
 @torch.inference_mode()
+def encode_with_spread(model: GenerativeAE, data: torch.Tensor,
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Codes and, for Gaussian posteriors, their standard deviations (None for deterministic encoders)."""
+    codes, spreads = [], []
+    for s in _batches(len(data)):
+        x = to_float(data[s]).to(device)
+        codes.append(model.encode(x).cpu())
+        spread = model.posterior_std(x)
+        if spread is not None:
+            spreads.append(spread.cpu())
+    return torch.cat(codes), torch.cat(spreads) if spreads else None
+
+
+@torch.inference_mode()
 def generate(model: GenerativeAE, codes: torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.cat([quantize(model.decode(codes[s].to(device)), model.is_image) for s in _batches(len(codes))])
 
@@ -76,8 +90,11 @@ def fit_sampler(model_path: str | Path, sampler: str, params: dict[str, Any] | N
     dev = pick_device(device)
     model, blob = load_model(model_path, dev)
     smp = build_sampler(sampler, model, params, seed)
-    codes = encode_all(model, training_data(blob["run"], source), dev) if smp.needs_codes else None
-    smp.fit(codes)
+    codes, spread = None, None
+    if smp.needs_codes:
+        data = training_data(blob["run"], source)
+        codes, spread = encode_with_spread(model, data, dev) if smp.uses_spread else (encode_all(model, data, dev), None)
+    smp.fit(codes, spread)
     save_sampler(smp, out_path, model_hash=blob.get("config_hash"))
 
 

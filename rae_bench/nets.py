@@ -5,11 +5,22 @@ deterministic autoencoders", ICLR 2020, Appendix (also used by the FlexAE
 paper, Mondal et al., UAI 2021):
 
 * 28x28x1 and 32x32x3: encoder Conv128-Conv256-Conv512-Conv1024 (4x4, stride
-  2, BatchNorm, ReLU) -> FC(m); decoder FC(8x8x1024) -> ConvT512 -> ConvT256
-  (4x4, stride 2, BN, ReLU) -> ConvT(C) (stride 1). MNIST is padded to 32x32 on
-  the way in and cropped back to 28x28 on the way out, as in the authors' code.
+  2, BatchNorm, ReLU) -> FC(m); decoder FC(8x8x1024) (linear: no BN, no ReLU)
+  -> ConvT512 -> ConvT256 (4x4, stride 2, BN, ReLU) -> ConvT(C) (4x4, stride
+  1, 'same'). MNIST is padded to 32x32 on the way in and cropped back to 28x28
+  on the way out, as in the authors' code.
 * 64x64x3 (CelebA): the same with 5x5 kernels and one more decoder block
-  (ConvT128), 8 -> 16 -> 32 -> 64.
+  (ConvT128), 8 -> 16 -> 32 -> 64, and a 5x5 stride-1 output layer.
+
+Sources (authors' Keras code, ParthaEth/Regularized_autoencoders-RAE-,
+``models/rae/rae_models.py`` -- see config/paper.yaml for the line numbers):
+the decoder's first Dense layer has no activation or batch norm; the output
+Conv2DTranspose is 4x4 for MNIST/CIFAR and 5x5 for CelebA, stride 1 with
+'same' padding (TF pads a 4x4 'same' layer 1 before and 2 after, so we crop
+one more row and column at the bottom/right); inputs are scaled to [-1, 1]
+before the MNIST/CIFAR encoder (``rae_mnist.py``: ``Lambda(lambda x: x*2.0 - 1.0)``;
+the CelebA encoder takes [0, 1]); targets and the sigmoid output stay in [0, 1],
+as there.
 * vectors: MLPs (the MaskAAE synthetic experiments, Mondal et al., UAI 2020).
 
 ``small`` is the same family with 1/16 of the channels (8-16-32-64) so that a
@@ -55,6 +66,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, size, k, p = _image_geometry(shape)
         self.pad = (size - shape[1]) // 2
+        self.symmetric_input = size == 32  # the authors rescale MNIST/CIFAR inputs to [-1, 1], not CelebA's
         layers: list[nn.Module] = []
         chans = [c] + [width * f for f in (1, 2, 4, 8)]
         for cin, cout in zip(chans[:-1], chans[1:]):
@@ -63,6 +75,8 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(chans[-1] * (size // 16) ** 2, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.symmetric_input:
+            x = 2.0 * x - 1.0  # the authors' input range for MNIST/CIFAR
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
         return self.fc(self.conv(x).flatten(1))
@@ -74,23 +88,24 @@ class ConvDecoder(nn.Module):
         c, size, k, p = _image_geometry(shape)
         self.crop = (size - shape[1]) // 2
         top = width * 8
-        self.fc = nn.Sequential(nn.Linear(latent_dim, top * 8 * 8), nn.Unflatten(1, (top, 8, 8)),
-                                nn.BatchNorm2d(top), nn.ReLU(True))
+        self.fc = nn.Sequential(nn.Linear(latent_dim, top * 8 * 8), nn.Unflatten(1, (top, 8, 8)))
         chans = [top] + [width * f for f in ((4, 2) if size == 32 else (4, 2, 1))]
         layers: list[nn.Module] = []
         for cin, cout in zip(chans[:-1], chans[1:]):
             # output = (in-1)*2 - 2p + k + op doubles the size for (k=4,p=1,op=0) and (k=5,p=2,op=1)
             layers += [nn.ConvTranspose2d(cin, cout, k, stride=2, padding=p, output_padding=k % 2, bias=False),
                        nn.BatchNorm2d(cout), nn.ReLU(True)]
-        # stride-1 output layer ('same' padding in the authors' TF code): 5x5 for CelebA, 3x3 otherwise
-        k_out = 5 if k == 5 else 3
-        layers.append(nn.ConvTranspose2d(chans[-1], c, k_out, stride=1, padding=k_out // 2))
+        # stride-1 output layer, 'same' padding as in the authors' TF code: 5x5 for CelebA (symmetric),
+        # 4x4 otherwise (padding 1 gives size + 1; TF's 'same' drops the extra bottom row / right column)
+        layers.append(nn.ConvTranspose2d(chans[-1], c, k, stride=1, padding=k // 2 if k % 2 else 1))
         self.deconv = nn.Sequential(*layers)
+        self.extra = 0 if k % 2 else 1  # rows/columns beyond the image at the bottom/right
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.deconv(self.fc(z))
-        if self.crop:
-            x = x[..., self.crop:-self.crop, self.crop:-self.crop]
+        end = x.shape[-1] - self.extra - self.crop
+        if self.crop or self.extra:
+            x = x[..., self.crop:end, self.crop:end]
         return x
 
 

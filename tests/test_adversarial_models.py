@@ -245,30 +245,37 @@ def test_rae_gp_penalty_is_differentiable_and_enters_the_loss():
 
 # -- RAE-SN ----------------------------------------------------------------------------------------
 
-def weight_matrix(module: nn.Module) -> torch.Tensor:
-    """The normalised weight reshaped as torch's spectral_norm does (dim 1 first for transposed convs)."""
+def keras_matrix(module: nn.Module) -> torch.Tensor:
+    """The normalised weight as the authors' Keras SN layer sees it: the Keras kernel reshaped to
+    (all but the last axis) x last axis. Keras kernels: Conv2D (kh, kw, in, out), Conv2DTranspose
+    (kh, kw, out, in), Dense (in, out); torch's Conv2d is (out, in, kh, kw), ConvTranspose2d (in, out, kh, kw)."""
     w = module.weight
-    dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0
-    return w.movedim(dim, 0).flatten(1)
+    if isinstance(module, nn.Linear):
+        return w.T
+    kernel = w.permute(2, 3, 1, 0)  # Conv2d -> (kh, kw, in, out); ConvTranspose2d -> (kh, kw, out, in)
+    return kernel.reshape(-1, kernel.shape[-1])
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (12,)], ids=["image", "vector"])
-def test_rae_sn_decoder_layers_have_unit_spectral_norm(shape):
+def test_rae_sn_every_layer_has_unit_spectral_norm_under_the_authors_grouping(shape):
+    """Every normalised weight (decoder and, as in the authors' configs, encoder) has largest singular
+    value 1 in the authors' (kh kw out) x in grouping; torch's dim=1 default for ConvTranspose would give
+    the 1-channel output layer ||W||_F = 1 and a spectral norm below 1 there."""
     model = seeded("rae_sn", shape).train()
-    layers = [m for m in model.decoder.modules() if isinstance(m, SN_LAYERS)]
+    layers = [m for net in (model.decoder, model.encoder) for m in net.modules() if isinstance(m, SN_LAYERS)]
     assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
-    assert not any(nn.utils.parametrize.is_parametrized(m) for m in model.encoder.modules())
     x = structured_batch(shape) if len(shape) == 3 else torch.randn(32, *shape)
     opts = model.optimizers({"lr": 2e-3})
-    for _ in range(5):
+    for _ in range(10):
         model.train_step(x, opts)
+    with torch.no_grad():  # one power iteration per training forward pass: let u, v settle on the final weights
+        for _ in range(30):
+            model.reconstruct(x)
     model.eval()
     with torch.no_grad():
-        sigmas = [float(torch.linalg.matrix_norm(weight_matrix(m), ord=2)) for m in layers]
-        raw = [float(torch.linalg.matrix_norm(
-            m.parametrizations.weight.original.movedim(1 if isinstance(m, nn.ConvTranspose2d) else 0, 0).flatten(1),
-            ord=2)) for m in layers]
-    assert all(abs(s - 1) < 0.05 for s in sigmas), sigmas
+        sigmas = [float(torch.linalg.matrix_norm(keras_matrix(m), ord=2)) for m in layers]
+        raw = [float(torch.linalg.matrix_norm(m.parametrizations.weight.original.flatten(1), ord=2)) for m in layers]
+    assert all(abs(s - 1) < 0.02 for s in sigmas), sigmas
     assert any(abs(r - 1) > 0.1 for r in raw), raw  # the raw weights are not unit-norm: the normalisation does it
 
 
@@ -276,3 +283,5 @@ def test_rae_sn_can_normalise_the_encoder_too():
     model = seeded("rae_sn", params={"spectral_norm_encoder": True})
     assert all(nn.utils.parametrize.is_parametrized(m, "weight")
                for m in model.encoder.modules() if isinstance(m, SN_LAYERS))
+    plain = seeded("rae_sn", params={"spectral_norm_encoder": False})
+    assert not any(nn.utils.parametrize.is_parametrized(m) for m in plain.encoder.modules())

@@ -42,7 +42,7 @@ def test_hutchinson_estimate_is_unbiased_for_mlp_decoder(kind):
     assert ((one.reshape(5000, 3).mean(0) - exact).abs() / exact).max() < 0.05
 
 
-@pytest.mark.parametrize("kind,n,tol", [("gaussian", 2000, 0.06), ("rademacher", 300, 0.03)])
+@pytest.mark.parametrize("kind,n,tol", [("gaussian", 2000, 0.06), ("rademacher", 1000, 0.03)])
 def test_hutchinson_estimate_is_unbiased_for_conv_decoder(kind, n, tol):
     torch.manual_seed(0)
     model = build_model("injflow", (1, 28, 28), 4, "tiny").eval()  # eval: BatchNorm per example

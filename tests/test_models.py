@@ -114,12 +114,24 @@ def test_mmd_small_for_same_distribution_and_large_for_shifted():
     assert float(shifted) > 10 * abs(float(same)) and float(shifted) > 0.1
 
 
-def test_rae_decoder_weight_decay_only_on_decoder():
+def test_rae_l2_penalises_only_the_decoders_conv_transpose_kernels():
+    """The authors' kernel_regularizer sits on the decoder's Conv2DTranspose layers only (no biases, BN, Dense)."""
     model = build_model("rae_l2", (1, 28, 28), 4, "tiny", {"decoder_weight_decay": 0.5})
     groups = model.optimizers({})["model"].param_groups
     assert groups[0]["weight_decay"] == 0 and groups[1]["weight_decay"] == 1.0
-    dec_ids = {id(p) for p in model.decoder.parameters()}
-    assert {id(p) for p in groups[1]["params"]} == dec_ids
+    kernels = {id(m.weight) for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)}
+    assert len(kernels) == 3 and {id(p) for p in groups[1]["params"]} == kernels
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
+    # the L2 gradient: one step at zero loss gradient shrinks exactly the penalised kernels
+    torch.manual_seed(0)
+    before = {id(p): p.detach().clone() for p in model.parameters()}
+    x = torch.rand(8, 1, 28, 28)
+    opt = torch.optim.SGD(groups, lr=0.1)
+    opt.zero_grad()
+    (0 * model.loss(x)["loss"]).backward()
+    opt.step()
+    moved = {id(p) for p in model.parameters() if not torch.equal(p.detach(), before[id(p)])}
+    assert moved == kernels
 
 
 def _one_step(name: str, shape, channels_last: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:

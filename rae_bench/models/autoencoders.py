@@ -41,17 +41,32 @@ class AE(GenerativeAE):
         return {"loss": rec, "rec": rec}
 
 
+def decoder_kernels(decoder: nn.Module, dense: bool = False) -> list[nn.Parameter]:
+    """The weights the authors' L2 penalty covers: the decoder's ConvTranspose kernels (and, with ``dense``,
+    its Linear weights).
+
+    The authors' Keras decoders put ``kernel_regularizer`` on the Conv2DTranspose layers only, never on
+    biases or BatchNorm (ParthaEth/Regularized_autoencoders-RAE-, ``models/rae/rae_mnist.py`` L84-97); the
+    CelebA decoder also on its first Dense layer (``rae_celeba.py`` L123), which ``l2_dense: true`` selects.
+    Vector data has no transposed convolutions; there the decoder's Linear weights are penalised (our choice).
+    """
+    kernels = [m.weight for m in decoder.modules() if isinstance(m, nn.ConvTranspose2d)]
+    linear = [m.weight for m in decoder.modules() if isinstance(m, nn.Linear)]
+    return kernels + linear if dense or not kernels else kernels
+
+
 @register("rae_l2")
 class RAEL2(GenerativeAE):
-    """RAE with the code penalty beta/2 ||z||^2 and L2 weight decay lambda on the decoder."""
+    """RAE with the code penalty beta/2 ||z||^2 and the L2 penalty lambda ||theta||^2 on the decoder's kernels."""
 
-    defaults = {"beta": 1e-4, "decoder_weight_decay": 1e-7}
+    defaults = {"beta": 1e-4, "decoder_weight_decay": 1e-7, "l2_dense": False}
 
     def optimizers(self, optim_cfg: Mapping[str, Any]) -> Optimizers:
-        # lambda * ||theta_D||^2 enters as Adam's (coupled) weight decay 2*lambda on the decoder only
+        # lambda * ||theta||^2 enters as Adam's (coupled) weight decay 2*lambda on the penalised kernels only
         lam = float(self.params["decoder_weight_decay"])
-        groups = [{"params": self.encoder.parameters()},
-                  {"params": self.decoder.parameters(), "weight_decay": 2 * lam}]
+        penalised = {id(p) for p in decoder_kernels(self.decoder, bool(self.params["l2_dense"]))}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in penalised]},
+                  {"params": [p for p in self.parameters() if id(p) in penalised], "weight_decay": 2 * lam}]
         return {"model": adam(groups, optim_cfg)}
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -145,17 +160,30 @@ class RAEGP(_CodePenaltyAE):
 SN_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
+def authors_sn_matrix(layer: nn.Module) -> torch.Tensor:
+    """A layer's weight as the matrix whose largest singular value the authors' Keras layer normalises.
+
+    Keras kernels are (kh, kw, in, out) for Conv2D, (kh, kw, out, in) for Conv2DTranspose and (in, out)
+    for Dense; the authors' spectral-norm layer reshapes them to (everything but the last axis) x (last
+    axis). In torch's layouts that is out x (in kh kw) for Conv2d and Linear, and in x (out kh kw) for
+    ConvTranspose2d (the transposes, which have the same singular values).
+    """
+    w = layer.weight
+    return w.reshape(w.shape[0], -1)
+
+
 def apply_spectral_norm(net: nn.Module, n_power_iterations: int = 1) -> list[nn.Module]:
     """Spectrally normalise every Linear/Conv2d/ConvTranspose2d weight in ``net``; returns those layers.
 
-    torch's parametrisation divides the weight by a power-iteration estimate of
-    the largest singular value of the weight reshaped to a matrix (output
-    channels x the rest; dim 1 first for transposed convolutions), one
-    iteration per training forward pass, with u and v kept as buffers.
+    torch's parametrisation divides the weight by a power-iteration estimate of the largest singular value
+    of the weight reshaped to a matrix along ``dim``, one iteration per training forward pass, with u and v
+    kept as buffers. ``dim=0`` for every layer gives the authors' grouping (:func:`authors_sn_matrix`);
+    torch's default for transposed convolutions, ``dim=1`` (out x (in kh kw)), would cap a 1-channel output
+    layer at ||W||_F = 1 instead.
     """
     layers = [m for m in net.modules() if isinstance(m, SN_LAYERS)]
     for m in layers:
-        spectral_norm(m, n_power_iterations=n_power_iterations)
+        spectral_norm(m, n_power_iterations=n_power_iterations, dim=0)
     return layers
 
 
@@ -165,13 +193,15 @@ class RAESN(_CodePenaltyAE):
 
     Loss: reconstruction + beta/2 ||z||^2; every Linear/Conv/ConvTranspose weight
     of the decoder is spectrally normalised (torch.nn.utils.parametrizations.spectral_norm).
-    The BatchNorm layers of the decoder stay as they are (as in the authors'
-    code with ``include_batch_norm``), so the decoder as a whole is not
-    1-Lipschitz. ``spectral_norm_encoder: true`` normalises the encoder as well,
-    which the authors' code does with ``spec_norm_on_dec_only: False``.
+    Every weight is normalised under the authors' grouping (:func:`authors_sn_matrix`). The BatchNorm
+    layers stay as they are: the authors' SN configs all have ``include_batch_norm: True``
+    (``configurations/config.py`` L122, L469), so there too a BN after each normalised hidden layer
+    rescales it, and the layers the constraint really binds are the first Dense and the output
+    ConvTranspose. ``spectral_norm_encoder: true`` normalises the encoder as well, as the authors' code
+    does (``spec_norm_on_dec_only: False`` in every config, ``rae_mnist.py`` L41-45).
     """
 
-    defaults = {"beta": 1e-4, "spectral_norm_encoder": False, "power_iterations": 1}
+    defaults = {"beta": 1e-4, "spectral_norm_encoder": True, "power_iterations": 1}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -81,6 +81,10 @@ class GenerativeAE(nn.Module):
         out = self.decoder(z)
         return torch.sigmoid(out) if self.is_image else out
 
+    def posterior_std(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Standard deviation of a Gaussian q(z|x) around ``encode(x)``; None for deterministic encoders."""
+        return None
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 

@@ -148,6 +148,10 @@ class VAEIAF(VAE):
         mu, _, h = self.posterior_and_context(x)
         return self.flow(mu, h)[0]
 
+    def posterior_std(self, x: torch.Tensor) -> torch.Tensor | None:
+        """None: q(z_T|x) is not Gaussian around ``encode(x)``, so ex-post samplers see the codes alone."""
+        return None
+
     def posterior_sample(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z_T ~ q(z_T|x) (reparameterised) and log q(z_T|x) per example, exact."""
         mu, logvar, h = self.posterior_and_context(x)

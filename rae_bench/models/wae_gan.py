@@ -24,9 +24,8 @@ rate (5e-4 on MNIST in the authors' code, ``tolstikhin/wae`` ``configs.py``,
 discriminator's logit so that the net only has to learn the -log q(z) part of
 the optimal logit log p(z) - log q(z).
 
-The cost is the per-example sum of squared errors, as in ``wae_mmd`` (the
-authors' TensorFlow code scales it by 0.05, which amounts to a 20x larger
-``lambda``). The helpers ``LatentCritic`` and ``critic_update`` are shared with
+The cost is the authors' ``0.05 * ||x - y||^2`` on their pixel range, as in
+``wae_mmd`` (``cost_scale``, ``pixel_range``), so their lambda applies. The helpers ``LatentCritic`` and ``critic_update`` are shared with
 ``vae_iop``.
 """
 from __future__ import annotations
@@ -40,6 +39,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import GenerativeAE, Optimizers, adam, register
+from .wae import WAECost
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
@@ -135,10 +135,10 @@ class CriticMixin:
 
 
 @register("wae_gan")
-class WAEGAN(CriticMixin, GenerativeAE):
+class WAEGAN(CriticMixin, WAECost):
     monitor = "rec"
     defaults = {"lambda": 1.0, "critic_lr": 5e-4, "critic_width": 64, "critic_depth": 2,
-                "critic_steps": 1, "prior_logit_trick": False}
+                "critic_steps": 1, "prior_logit_trick": False, **WAECost.cost_defaults}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,10 +174,10 @@ class WAEGAN(CriticMixin, GenerativeAE):
         return out
 
     def loss_terms(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        rec = self.squared_error(x, self.decoder(z))
+        cost, rec = self.cost(x, self.decoder(z))
         logits = self.discriminator_logits(z)
         gan = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # -log D(z~), batch mean
-        return {"loss": rec + float(self.params["lambda"]) * gan, "rec": rec, "gan": gan}
+        return {"loss": cost + float(self.params["lambda"]) * gan, "rec": rec, "cost": cost, "gan": gan}
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.loss_terms(x, self.encoder(x))

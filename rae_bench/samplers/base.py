@@ -23,10 +23,12 @@ def register_sampler(name: str) -> Callable[[S], S]:
 
 
 class Sampler:
-    """Fit on codes, draw codes. ``needs_codes`` says whether ``fit`` wants the training codes."""
+    """Fit on codes, draw codes. ``needs_codes`` says whether ``fit`` wants the training codes;
+    ``uses_spread`` whether it also wants the posterior standard deviations of stochastic encoders."""
 
     name: ClassVar[str] = ""
     needs_codes: ClassVar[bool] = True
+    uses_spread: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, model: GenerativeAE, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
@@ -34,7 +36,9 @@ class Sampler:
         self.params = {**self.defaults, **dict(params or {})}
         self.seed = seed
 
-    def fit(self, codes: torch.Tensor | None) -> None:
+    def fit(self, codes: torch.Tensor | None, spread: torch.Tensor | None = None) -> None:
+        """Fit on the N x m training ``codes`` (``model.encode``); ``spread`` (N x m or None) is the
+        posterior standard deviation of each code for models with a Gaussian posterior."""
         raise NotImplementedError
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -31,7 +31,7 @@ class GMMSampler(Sampler):
                                max_iter=int(self.params["max_iter"]), reg_covar=float(self.params["reg_covar"]),
                                random_state=self.seed)
 
-    def fit(self, codes: torch.Tensor | None) -> None:
+    def fit(self, codes: torch.Tensor | None, spread: torch.Tensor | None = None) -> None:
         assert codes is not None
         k = int(self.params["components"])
         if codes.shape[0] < k:

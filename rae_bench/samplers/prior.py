@@ -10,7 +10,7 @@ from .base import Sampler, register_sampler
 class PriorSampler(Sampler):
     needs_codes = False
 
-    def fit(self, codes: torch.Tensor | None) -> None:
+    def fit(self, codes: torch.Tensor | None, spread: torch.Tensor | None = None) -> None:
         """Nothing to fit: the prior was learned (or fixed) with the model."""
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
