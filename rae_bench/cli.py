@@ -6,6 +6,8 @@
     rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
     rae-bench evaluate --model-path ... --sampler-path ... --reference ... --out-dir ...
     rae-bench table --name table3 --csv tables/table3.csv --tex tables/table3.tex
+    rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
+    rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
 
 Settings come from ``--config`` files (default ``config/config.yaml``); the
 workflow passes the few resolved values a job needs as JSON instead
@@ -22,14 +24,18 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_checks import OneLineParser, check_args
 from .errors import WRITE_ERRNOS, ConfigError, RaeBenchError, output_error
 
-def _json_arg(text: str) -> Any:
+def _json_arg(text: str, kind: str | None = None) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]!r}; "
                           f"pass a JSON object, quoted for the shell") from None
+    from .cli_checks import checked_json
+
+    return checked_json(value, kind)  # an object, of the shape ``kind`` (a --spec, --dataset-spec) needs
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -51,7 +57,9 @@ def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
 
     settings = getattr(args, "settings", None) or os.environ.get("RAE_BENCH_SETTINGS")
     if settings:  # the workflow's settings (Snakemake sets RAE_BENCH_SETTINGS for every job)
-        return _json_arg(settings)
+        from .cli_checks import checked_settings
+
+        return checked_settings(_json_arg(settings), "--settings" if getattr(args, "settings", None) else "$RAE_BENCH_SETTINGS")
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
     return load_config(files) if files else {}
 
@@ -92,6 +100,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not args.dataset or not args.model:
             raise ConfigError("train needs --dataset and --model (or --run-config JSON)")
         run = resolve_run(cfg, args.dataset, args.model, args.seed)
+    from .validate import check_run
+
+    check_run(run, "--run-config" if args.run_config is not None else f"run {args.model} on {args.dataset}",
+              "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
     every = args.checkpoint_every or int(cfg.get("checkpoint_every", 500))
     result = train(run, args.out, _source(args, cfg), device=_device(args, cfg), threads=args.threads,
                    progress=not args.quiet, checkpoint_every=every)
@@ -99,9 +111,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
-    from .config import dataset_entry
+    from .config import classifier_spec
     from .data import load, load_labels
-    from .metrics import evaluate_classifier, save_classifier, train_classifier
+    from .metrics import evaluate_classifier, majority_baseline, save_classifier, train_classifier
     from .train import pick_device
 
     cfg = _config(args)
@@ -109,9 +121,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     if args.spec:
         spec = _json_arg(args.spec)
     else:
-        entry = dataset_entry(cfg, args.dataset)
-        spec = {"source": entry["source"], "options": entry.get("options", {}),
-                **cfg.get("features", {}).get("classifier", {})}
+        spec = classifier_spec(cfg, args.dataset)
     src = _source(args, cfg)
     n_train = spec.get("n_train")  # first N training images, as the generative runs use
     images = load(spec["source"], "train", src, spec.get("options"))[:n_train]
@@ -123,6 +133,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     test_x = load(spec["source"], "test", src, spec.get("options"))
     test_y = load_labels(spec["source"], "test", src, spec.get("options"))
     quality = evaluate_classifier(model, test_x, test_y, multilabel)
+    quality["baseline"] = majority_baseline(labels, test_y, multilabel)
     save_classifier(model, args.out, {"source": spec["source"], "test": quality})
     print(json.dumps(quality))
 
@@ -143,7 +154,7 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    ds = _json_arg(args.dataset_spec) if args.dataset_spec else {"dataset": args.dataset, **dataset_entry(cfg, args.dataset)}
+    ds = _json_arg(args.dataset_spec, "dataset-spec") if args.dataset_spec else {"dataset": args.dataset, **dataset_entry(cfg, args.dataset)}
     extractor = _extractor(args.extractor, args, cfg)
     test = test_subset(ds, _source(args, cfg), args.n)
     reference_stats(Path(args.out), lambda: extract_features(extractor, test))
@@ -168,9 +179,50 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     metrics = evaluate(args.model_path, args.sampler_path, args.out_dir,
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),
+                       extractor_quality=getattr(extractor, "meta", {}).get("test"),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
                        device=_device(args, cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
+
+
+def _score_extractor(args: argparse.Namespace, cfg: dict[str, Any]):
+    """The extractor ``score`` asked for; a classifier from --classifier or the --dataset's workflow output."""
+    from .metrics import build_extractor
+
+    feats = cfg.get("features", {})
+    classifier = args.classifier or (args.dataset and Path(args.results) / args.dataset / "features" / "classifier" / "classifier.pt")
+    if args.extractor == "classifier" and not classifier:
+        raise ConfigError("--extractor classifier needs --classifier PATH or --dataset NAME "
+                          "(then results/NAME/features/classifier/classifier.pt)")
+    return build_extractor(args.extractor, classifier_path=classifier,
+                           inception_weights=args.inception_weights or feats.get("inception_weights"),
+                           download=bool(cfg.get("download", False)), device=_device(args, cfg),
+                           batch_size=args.batch_size or int(feats.get("batch_size", 100)),
+                           precision=str(feats.get("precision", "fp32")))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from .atomic import write_json
+    from .score import open_inputs, parse_metrics, result_lines, score
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    metrics = parse_metrics(args.metrics)
+    a, b = open_inputs(args.a, args.b, args.n, _device(args, cfg))
+    result = score(a, b, metrics, lambda: _score_extractor(args, cfg), seed=args.seed)
+    print("\n".join(result_lines(result)))
+    if args.json:
+        write_json(args.json, result)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .score import export_samples
+
+    cfg = _config(args)
+    _setup(args, cfg)
+    source = _source(args, cfg) if args.reconstructions else None
+    written = export_samples(args.model_path, args.sampler_path, args.n, args.out, _device(args, cfg), source)
+    print("wrote " + ", ".join(map(str, written)))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -180,7 +232,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     from .report.tables import write_table
     from .atomic import write_text
 
-    spec = _json_arg(args.spec) if args.spec else table_spec(_config(args, required=True), args.name)
+    spec = _json_arg(args.spec, "report-spec") if args.spec else table_spec(_config(args, required=True), args.name)
     if spec.get("kind") == "sweep":
         df = collect_sweep(spec, args.results)
         df = df[df.metric.isin(["active_dims", "nac"])]
@@ -200,7 +252,7 @@ def cmd_figure(args: argparse.Namespace) -> None:
     from .report.specs import figure_spec
     from .report.sweeps import collect_sweep, figure2, figure5
 
-    spec = _json_arg(args.spec) if args.spec else figure_spec(_config(args, required=True), args.name)
+    spec = _json_arg(args.spec, "report-spec") if args.spec else figure_spec(_config(args, required=True), args.name)
     df = collect_sweep(spec, args.results)
     if "mask_model" in spec:
         figure5(df, spec["models"], spec["mask_model"], args.out)
@@ -210,7 +262,7 @@ def cmd_figure(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rae-bench", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="rae-bench", description=__doc__.split("\n")[0])  # usage errors: one line too
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one (dataset, model, seed) run; resumes from its checkpoint")
@@ -260,6 +312,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("score", help="FID (KID, PRD) of image folders, image/statistics .npz files or sampler folders")
+    _add_common(p)
+    p.add_argument("a", metavar="A", help="evaluated set: image folder, .npz (images or mu/sigma), or sampler folder")
+    p.add_argument("b", metavar="B", help="reference set, the same kinds")
+    p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prd (default: fid)")
+    p.add_argument("--extractor", choices=("inception", "classifier"), default="inception")
+    p.add_argument("--classifier", help="classifier.pt for --extractor classifier")
+    p.add_argument("--dataset", help="use results/DATASET/features/classifier/classifier.pt (with --results)")
+    p.add_argument("--results", default="results", help="results folder for --dataset (default: results)")
+    p.add_argument("--inception-weights", help="FID Inception weights file (else config, $RAE_BENCH_INCEPTION_WEIGHTS, hub cache)")
+    p.add_argument("--batch-size", type=int, help="extractor batch size (default: features.batch_size of the config)")
+    p.add_argument("--n", type=int, help="at most N images per side; the number a sampler folder draws "
+                                         "(default: as many as the other side holds)")
+    p.add_argument("--seed", type=int, default=0, help="seed of KID's subsets and PRD's clusterings")
+    p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("sample", help="export a (model, sampler) pair's samples as PNG files or one .npz")
+    _add_common(p)
+    p.add_argument("--model-path", required=True)
+    p.add_argument("--sampler-path", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True, help="a folder (PNG files) or a file ending in .npz (N x H x W x C uint8)")
+    p.add_argument("--reconstructions", action="store_true",
+                   help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
+    p.set_defaults(func=cmd_sample)
+
     p = sub.add_parser("figure", help="draw a sweep figure (PDF, PNG, CSV of the plotted numbers, LaTeX snippet)")
     p.add_argument("--config", action="append", default=None, metavar="FILE")
     p.add_argument("--name", required=True)
@@ -282,8 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a usage error: one line already printed (OneLineParser), 2
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        check_args(args)  # counts, ranges, names, existing inputs: before any work
         args.func(args)
     except RaeBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

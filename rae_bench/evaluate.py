@@ -23,7 +23,7 @@ from .atomic import atomic_path, write_json
 from .data import DataSource, load, to_float
 from .errors import DataError
 from .metrics.latent_stats import ACTIVE_THRESHOLD
-from .metrics import active_dims, frechet_distance, gaussian_stats, load_features, load_stats, nac, prd_scores
+from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
 from .models import GenerativeAE
 from .samplers import build_sampler, load_sampler, save_sampler
 from .train import load_model, pick_device, training_data
@@ -67,6 +67,19 @@ def generate(model: GenerativeAE, codes: torch.Tensor, device: torch.device) -> 
     return torch.cat([quantize(model.decode(codes[s].to(device)), model.is_image) for s in _batches(len(codes))])
 
 
+def draw_samples(model: GenerativeAE, smp, n: int, seed: int, device: torch.device) -> torch.Tensor:
+    """``n`` quantised samples of a (model, sampler) pair, drawn from a generator seeded with ``seed``
+    (the run's seed: the samples ``evaluate`` scores and ``rae-bench sample`` exports)."""
+    return generate(model, smp.sample(n, torch.Generator().manual_seed(int(seed))), device)
+
+
+def load_pair(model_path: str | Path, sampler_path: str | Path,
+              device: torch.device) -> tuple[GenerativeAE, dict[str, Any], Any]:
+    """A trained model, its stored record and its fitted sampler (checked to belong to the model)."""
+    model, blob = load_model(model_path, device)
+    return model, blob, load_sampler(sampler_path, model, model_hash=blob.get("config_hash"))
+
+
 def scatter_vectors(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
     """Vector data has no image grid: plot the first two coordinates of real and generated points."""
     import matplotlib
@@ -108,14 +121,18 @@ def test_subset(run: dict[str, Any], source: DataSource, n: int) -> torch.Tensor
 
 def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Path, *,
              extractor: Callable[[torch.Tensor], np.ndarray], extractor_name: str, reference: str | Path,
-             n_samples: int, source: DataSource, device: str = "auto", grid: int = 64) -> dict[str, Any]:
-    """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``."""
+             n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
+             extractor_quality: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
+
+    ``extractor_quality`` (the classifier's test accuracy and majority baseline) goes into metrics.json, so
+    that tables can say how good a feature space their numbers come from.
+    """
     t0 = time.perf_counter()
     dev = pick_device(device)
-    model, blob = load_model(model_path, dev)
+    model, blob, smp = load_pair(model_path, sampler_path, dev)
     run = blob["run"]
-    smp = load_sampler(sampler_path, model, model_hash=blob.get("config_hash"))
-    mu_ref, sigma_ref = load_stats(reference)
+    mu_ref, sigma_ref = load_stats(reference, n=n_samples)
     test = test_subset(run, source, n_samples)
 
     codes = encode_all(model, test, dev)  # once: for the reconstructions and for NAC
@@ -128,11 +145,12 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
                         f"(made for another dataset or extractor); delete {reference} and recompute it")
     fid_rec = frechet_distance(*recon_stats, mu_ref, sigma_ref)
 
-    gen = torch.Generator().manual_seed(int(run["seed"]))
-    samples = generate(model, smp.sample(n_samples, gen), dev)
+    samples = draw_samples(model, smp, n_samples, run["seed"], dev)
     sample_features = extractor(samples)
     fid_gen = frechet_distance(*gaussian_stats(sample_features), mu_ref, sigma_ref)
-    pr = prd_scores(sample_features, load_features(reference), seed=int(run["seed"]))
+    ref_features = load_features(reference, n=n_samples)
+    pr = prd_scores(sample_features, ref_features, seed=int(run["seed"]))
+    kid_gen = kid(sample_features, ref_features, seed=int(run["seed"]))  # the same features as FID and PRD
 
     mask = getattr(model, "mask", None)  # MaskAAE: dimensions with mask >= ACTIVE_THRESHOLD are active
     mask = mask.detach().cpu() if isinstance(mask, torch.Tensor) else None
@@ -155,9 +173,14 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         "seed": run["seed"], "latent_dim": run["latent_dim"], "arch": run["arch"],
         "extractor": extractor_name, "n_samples": n_samples,
         "fid_rec": fid_rec, "fid_gen": fid_gen, "mse_rec": mse,
-        "precision": pr["precision"], "recall": pr["recall"], "active_dims": m_active,
+        "precision": pr["precision"], "recall": pr["recall"], "kid": kid_gen["kid"], "kid_std": kid_gen["kid_std"],
+        "active_dims": m_active,
         "nac": latent_nac if math.isfinite(latent_nac) else None,
     }
+    if extractor_quality and "accuracy" in extractor_quality:
+        metrics["extractor_accuracy"] = float(extractor_quality["accuracy"])
+        if extractor_quality.get("baseline") is not None:
+            metrics["extractor_baseline"] = float(extractor_quality["baseline"])
     # wall times go beside, not into, metrics.json: the same config and seed give a byte-identical metrics.json
     write_json(out / "timing.json", {"train_seconds": blob["result"]["train_seconds"],
                                      "eval_seconds": round(time.perf_counter() - t0, 3)})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import math
 import os
 import shutil
@@ -29,6 +30,7 @@ from .atomic import atomic_path, stale_temporaries, torch_save, write_json
 from .config import TRAINING_DEFAULTS, config_hash
 from .data import DataSource, data_shape, load, to_float
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, output_error
+from .lock import run_folder_lock
 from .models import GenerativeAE, build_model
 
 MODEL_FORMAT = "rae_bench.model/1"
@@ -212,6 +214,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def _one_trainer_per_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Hold the run folder's lock (rae_bench.lock) while ``train`` runs: a second trainer refuses at once."""
+    @functools.wraps(fn)
+    def locked(run: Mapping[str, Any], out_dir: str | os.PathLike[str], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with run_folder_lock(out_dir):
+            return fn(run, out_dir, *args, **kwargs)
+    return locked
+
+
+@_one_trainer_per_folder
 def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataSource, *,
           device: str = "auto", threads: int | None = None, progress: bool = True,
           checkpoint_every: int = 500, interrupt_at: int | None = None) -> dict[str, Any]:
@@ -338,6 +351,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         raise CheckpointError(f"{p} is not a rae_bench model file (the model.pt of rae-bench train); "
                               f"pass a run's model.pt, or delete this file and train again")
+    check_model_record(blob, p)
     run = blob["run"]
     model = build_model(run["model"], blob["data_shape"], run["latent_dim"], run["arch"], run["params"])
     try:
@@ -345,3 +359,21 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     except RuntimeError:
         raise CheckpointError(f"{p} does not match model '{run['model']}' with its stored config; delete it and train again") from None
     return model.to(device).eval(), blob
+
+
+def check_model_record(blob: Mapping[str, Any], path: Path) -> None:
+    """A model file's stored run config is well-formed and within the size limits (checked on the meta
+    device, before anything is allocated), and its data shape is the one its dataset gives."""
+    from .validate import check_run
+
+    fix = "delete it and train again"
+    try:
+        shape = check_run(blob.get("run"), f"model file {path} holds an unusable run config", fix)
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+    stored = blob.get("data_shape")
+    if not isinstance(stored, (list, tuple)) or tuple(stored) != shape:
+        raise CheckpointError(f"model file {path} claims data of shape {str(stored)[:60]}, but its dataset gives "
+                              f"{shape}; {fix}")
+    if not isinstance(blob.get("state"), Mapping) or not isinstance(blob.get("result"), Mapping):
+        raise CheckpointError(f"model file {path} lacks its weights or training record; {fix}")

@@ -652,3 +652,342 @@ def test_bad_config_stops_snakemake_with_one_line(finished, tmp_path, change, ex
     assert "Traceback" not in done.stderr and len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-3000:]
     assert all(text in lines[0] for text in expect), lines[0]
     assert fh.snapshot(finished.results) == before
+
+
+# =========================================================================== boundaries (issue 15)
+# Each class of input is checked where it enters: config params (before any job), CLI arguments (before any
+# work), the content of files read back, names that become paths; and untrusted sizes, concurrent runs.
+
+
+def _with_config(e: Env, change: dict, dataset: str = "mnist", model: str = "ae") -> list[str]:
+    return e.train_with_config(e.config(change), dataset=dataset, model=model)
+
+
+def _tampered_gmm(e: Env, edit: Callable[[dict], None]) -> Path:
+    blob = torch.load(e.fin.run_dir / "gmm" / "sampler.pt", weights_only=True)
+    edit(blob)
+    e.own.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, e.own / "sampler.pt")
+    return e.own / "sampler.pt"
+
+
+def _tampered_record(e: Env, edit: Callable[[dict], None]) -> Path:
+    blob = torch.load(e.fin.run_dir / "model.pt", weights_only=True)
+    edit(blob)
+    e.own.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, e.own / "model.pt")
+    return e.own / "model.pt"
+
+
+def _tampered_reference(e: Env, **changes: Any) -> Path:
+    with np.load(e.fin.reference, allow_pickle=False) as data:
+        entries = {k: data[k] for k in data.files}
+    entries.update(changes)
+    e.own.mkdir(parents=True, exist_ok=True)
+    with open(e.own / "reference.npz", "wb") as handle:
+        np.savez(handle, **entries)
+    return e.own / "reference.npz"
+
+
+def _features(e: Env, rows: int, cols: int = 12) -> np.ndarray:
+    return np.zeros((rows, cols), dtype=np.float32)
+
+
+def _args(argv: list[str], **changes: str | None) -> list[str]:
+    """``argv`` with ``--flag value`` pairs replaced (None: the pair removed)."""
+    out = list(argv)
+    for name, value in changes.items():
+        key = "--" + name.replace("_", "-")
+        i = out.index(key)
+        if value is None:
+            del out[i:i + 2]
+        else:
+            out[i + 1] = value
+    return out
+
+
+BOUNDARY_CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
+    # ---- model and sampler params, dataset options: checked when the config is read, before any job
+    ("model_param_unknown", lambda e: _with_config(e, {"models": {"ae": {"model": "ae", "params": {"fooo": 1}}}}),
+     ("models.ae on dataset", "has no parameter(s) ['fooo']", "valid: none")),
+    ("model_param_string_for_number", lambda e: _with_config(e, {"models": {"vae": {"params": {"beta": "abc"}}}}, model="vae"),
+     ("models.vae on dataset", "'beta' must be a finite number, got 'abc'", "fix it in the config")),
+    ("model_param_list_for_number", lambda e: _with_config(e, {"models": {"rae_l2": {"params": {"beta": [1]}}}}, model="rae_l2"),
+     ("models.rae_l2", "'beta' must be a finite number, got [1]",)),
+    ("model_param_float_for_count", lambda e: _with_config(e, {"models": {"vae_vamp": {"params": {"components": 2.5}}}}),
+     ("models.vae_vamp", "'components' must be an integer", "got 2.5")),
+    ("model_param_huge_count", lambda e: _with_config(e, {"models": {"vae_iaf": {"params": {"flow_steps": 10**12}}}}),
+     ("models.vae_iaf", "'flow_steps' must be an integer in", "1000000000000")),
+    ("model_param_bad_value_on_its_dataset", lambda e: _with_config(e, {"models": {"vae": {"datasets": {"celeba": {
+        "params": {"likelihood": "bernouli"}}}}}}, model="vae"),
+     ("models.vae on dataset 'celeba'", "likelihood 'bernouli' unknown")),
+    ("model_too_big", lambda e: _with_config(e, {"models": {"flexae": {"params": {"prior_width": 10**6, "prior_depth": 3}}}}),
+     ("models.flexae", "would hold", "more than the limit")),
+    ("sampler_param_unknown", lambda e: _with_config(e, {"samplers": {"gmm": {"componets": 3}}}),
+     ("samplers.gmm", "has no parameter(s) ['componets']", "valid: ['components', 'covariance_type'")),
+    ("sampler_param_type", lambda e: _with_config(e, {"samplers": {"gmm": {"components": "ten"}}}),
+     ("samplers.gmm", "'components' must be an integer", "got 'ten'")),
+    ("gmm_components_zero", lambda e: _with_config(e, {"samplers": {"gmm": {"components": 0}}}),
+     ("samplers.gmm", "components and max_iter must be integers >= 1")),
+    ("gmm_covariance_type", lambda e: _with_config(e, {"samplers": {"gmm": {"covariance_type": "fulll"}}}),
+     ("covariance_type 'fulll' unknown", "valid: full, tied, diag, spherical")),
+    ("gmm_reg_covar", lambda e: _with_config(e, {"samplers": {"gmm": {"reg_covar": -1.0}}}),
+     ("samplers.gmm", "reg_covar must be a number > 0")),
+    ("two_stage_latent_dim", lambda e: _with_config(e, {"samplers": {"two_stage": {"latent_dim": "eight"}}}),
+     ("samplers.two_stage", "latent_dim must be null or an integer")),
+    ("dataset_option_type", lambda e: _with_config(e, {"datasets": {"synth_n8": {"options": {"n": "eight"}}}}),
+     ("datasets.synth_n8.options", "option 'n' of dataset 'synthetic' must be an integer")),
+    ("lr_schedule_missing_its_settings", lambda e: _with_config(e, {"training": {"lr_schedule": {"type": "step"}}}),
+     ("'training.lr_schedule' is invalid", "'step_epochs' is a required property")),
+    ("training_epochs_deleted", lambda e: _no_epochs(e),
+     ("models.ae on dataset", "value at 'training' is invalid", "is a required property")),
+    # ---- names that become parts of paths
+    ("model_name_with_space", lambda e: _with_config(e, {"models": {"my ae": {"model": "ae"}}}),
+     ("name 'my ae' under 'models'", "only letters, digits, '_' and '-'", "rename it")),
+    ("dataset_name_with_slash", lambda e: _with_config(e, {"datasets": {"../mnist": {"source": "mnist", "latent_dim": 4}}}),
+     ("name '../mnist' under 'datasets'", "becomes part of file paths")),
+    ("table_name_unicode", lambda e: _with_config(e, {"tables": {"tablé": {"datasets": ["mnist"], "rows": [{"label": "x"}]}}}),
+     ("name 'tablé' under 'tables'", "rename it")),
+    ("sampler_name_with_dot", lambda e: _with_config(e, {"samplers": {"gmm.v2": {}}}), ("name 'gmm.v2' under 'samplers'",)),
+    ("figure_name_empty", lambda e: _with_config(e, {"figures": {"": {"sweep": "latent", "model": "wae_mmd"}}}),
+     ("name '' under 'figures'",)),
+    ("cli_name_with_slash", lambda e: ["table", "--name", "../t", "--csv", str(e.own / "t.csv"), "--tex", str(e.own / "t.tex")],
+     ("table or figure name '../t'", "only letters, digits")),
+    # ---- CLI arguments: counts, ranges, devices, inputs and outputs, argparse's own errors
+    ("cli_n_zero", lambda e: _args(e.reference("synthetic", fh.SYNTH_OPTIONS), n="0"), ("--n 0 is out of range", "from 2 to")),
+    ("cli_n_negative", lambda e: _args(e.reference("synthetic", fh.SYNTH_OPTIONS), n="-5"), ("--n -5 is out of range",)),
+    ("cli_n_samples_one", lambda e: _args(e.fin.evaluate_args(e.own), n_samples="1"), ("--n-samples 1 is out of range",)),
+    ("cli_threads_negative", lambda e: _args(e.train(), threads="-2"), ("--threads -2 is out of range", "from 1 to 4096")),
+    ("cli_seed_negative", lambda e: _args(e.fin.fit_args(out=e.own / "s.pt"), seed="-1"), ("--seed -1 is out of range",)),
+    ("cli_seed_huge", lambda e: _args(e.fin.fit_args(out=e.own / "s.pt"), seed=str(2**70)), ("--seed", "out of range")),
+    ("cli_checkpoint_every_zero", lambda e: [*e.train(), "--checkpoint-every", "0"], ("--checkpoint-every 0 is out of range",)),
+    ("cli_not_an_int", lambda e: _args(e.fin.evaluate_args(e.own), n_samples="many"),
+     ("argument --n-samples: invalid int value: 'many'", "see rae-bench evaluate --help")),
+    ("cli_missing_argument", lambda e: _args(e.fin.evaluate_args(e.own), reference=None),
+     ("the following arguments are required: --reference", "--help")),
+    ("cli_model_path_missing", lambda e: e.fin.evaluate_args(e.own, model=e.own / "nope.pt"),
+     ("--model-path: model file", "nope.pt not found", "train it first")),
+    ("cli_sampler_path_is_a_folder", lambda e: e.fin.evaluate_args(e.own, sampler=e.fin.run_dir),
+     ("--sampler-path", "is a folder, not a sampler state")),
+    ("cli_reference_missing", lambda e: e.fin.evaluate_args(e.own, reference=e.own / "ref.npz"),
+     ("--reference: reference statistics file", "not found", "compute it first")),
+    ("cli_out_dir_is_a_file", lambda e: e.fin.evaluate_args(e.copy_of(e.fin.reference, "a_file")),
+     ("--out-dir", "is a file, not a folder")),
+    ("cli_device_unknown", lambda e: [*e.train(), "--device", "gpu0"], ("--device 'gpu0' is not a device", "auto, cpu")),
+    ("cli_settings_bad_value", lambda e: ["train", "--settings", json.dumps({"device": 3}), "--run-config",
+                                          json.dumps(fh.RUN), "--out", str(e.own / "run")],
+     ("--settings: value at 'device' is invalid", "keys of config/config.yaml")),
+    ("run_config_not_a_run", lambda e: ["train", *e.settings(), "--run-config", '{"dataset": "synth"}', "--out", str(e.own / "r")],
+     ("--run-config: value at '(top level)' is invalid", "is a required property", "resolve_run")),
+    ("run_config_wrong_type", lambda e: e.train(latent_dim="4"), ("--run-config: value at 'latent_dim' is invalid", "'4'")),
+    # ---- the content of files read back
+    ("reference_not_finite", lambda e: e.fin.evaluate_args(e.own, reference=_tampered_reference(
+        e, mu=np.full(12, np.nan))), ("corrupt or not a stats file", "NaN or infinite", "delete it to recompute")),
+    ("reference_sigma_shape", lambda e: e.fin.evaluate_args(e.own, reference=_tampered_reference(e, sigma=np.eye(11))),
+     ("corrupt or not a stats file", "sigma (11, 11)")),
+    ("reference_count_differs", lambda e: _args(e.fin.evaluate_args(e.own), n_samples="40"),
+     ("computed from 50 test items, but 40 samples are asked", "reference_test_n40.npz")),
+    ("reference_features_count", lambda e: e.fin.evaluate_args(e.own, reference=_tampered_reference(
+        e, features=_features(e, 49))), ("features of shape (49, 12)", "expected (50, 12)")),
+    ("sampler_state_wrong_shape", lambda e: e.fin.evaluate_args(e.own, sampler=_tampered_gmm(
+        e, lambda b: b["state"].update(means_=torch.zeros(3, 5)))),
+     ("not a valid sampler state", "means_ has shape (3, 5), expected (3, 4)", "fit the sampler again")),
+    ("sampler_state_foreign_key", lambda e: e.fin.evaluate_args(e.own, sampler=_tampered_gmm(
+        e, lambda b: b["state"].update(n_components=torch.tensor(7)))), ("not a valid sampler state", "expected")),
+    ("sampler_state_bad_params", lambda e: e.fin.evaluate_args(e.own, sampler=_tampered_gmm(
+        e, lambda b: b.update(params={"components": "3"}))), ("not a valid sampler state", "'components' must be an integer")),
+    ("model_record_malformed", lambda e: e.fin.evaluate_args(e.own, model=_tampered_record(
+        e, lambda b: b["run"].pop("training"))), ("unusable run config", "'training' is a required property", "train again")),
+    ("model_record_data_shape", lambda e: e.fin.evaluate_args(e.own, model=_tampered_record(
+        e, lambda b: b.update(data_shape=[13]))), ("claims data of shape [13]", "gives (12,)", "train again")),
+]
+
+
+def _no_epochs(e: Env) -> list[str]:
+    """The whole default config without its training block: runs lack epochs and batch_size."""
+    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    del cfg["training"]
+    path = e.config(cfg, "whole.yaml")
+    return ["train", "--config", str(path), "--dataset", "mnist", "--model", "ae", "--out", str(e.own / "run")]
+
+
+@pytest.mark.parametrize("name, build, expect", BOUNDARY_CASES, ids=[c[0] for c in BOUNDARY_CASES])
+def test_boundary_is_one_line_and_touches_no_result(finished, tmp_path, capsys, monkeypatch, name, build, expect):
+    """Issue 15's classes: each bad value is refused where it enters, with one line naming it and the fix."""
+    test_bad_input_is_one_line_and_touches_no_result(finished, tmp_path, capsys, monkeypatch, name, build, expect)
+
+
+def test_bad_params_stop_snakemake_before_any_job(finished, tmp_path):
+    """``params: {fooo: 1}`` and a name with a space used to pass ``snakemake -n``; now one line each, no job."""
+    for change, expect in [({"models": {"ae": {"model": "ae", "params": {"fooo": 1}}}}, "has no parameter(s) ['fooo']"),
+                           ({"samplers": {"g m m": {}}}, "name 'g m m' under 'samplers'")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(change))
+        before = fh.snapshot(finished.results)
+        done = subprocess.run(_snakemake_cmd(finished.root, bad, "-n", "tables/table3.tex"), capture_output=True,
+                              text=True, timeout=300)
+        lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("Config file ")]
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], done.stderr[-3000:]
+        assert fh.snapshot(finished.results) == before
+
+
+def test_config_params_check_is_fast():
+    """validate_config builds every (run, dataset) model of the default config on the meta device: cheap."""
+    from rae_bench import validate
+    from rae_bench.config import load_config
+
+    load_config([DEFAULT_CONFIG])  # imports
+    validate._CHECKED.clear()
+    start = time.perf_counter()
+    load_config([DEFAULT_CONFIG])
+    took = time.perf_counter() - start
+    print(f"{len(validate._CHECKED)} run configs built in {took:.2f} s")
+    assert len(validate._CHECKED) >= 40 and took < 5.0  # ~0.4 s on an idle core
+
+
+# --------------------------------------------------------------------------- untrusted input at scale
+
+_PEAK_RSS = r"""
+import contextlib, io, json, resource, sys
+from rae_bench.cli import main
+out = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    out.append({"code": code, "stderr": err.getvalue(),
+                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
+print(json.dumps(out))
+"""
+
+
+def _zip_bomb(path: Path, gib: int = 4) -> None:
+    """A stats .npz whose ``features`` member inflates to ``gib`` GiB of zeros (a few MB on disk): zipfile's
+    streaming writes, never the array in memory."""
+    import io
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for key, value in {"mu": np.zeros(12), "sigma": np.eye(12), "n": np.asarray(50)}.items():
+            buf = io.BytesIO()
+            np.save(buf, value)
+            archive.writestr(f"{key}.npy", buf.getvalue())
+        rows = gib * 2**30 // (12 * 4)
+        with archive.open("features.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": (rows, 12)})
+            left, chunk = rows * 12 * 4, bytes(2**24)
+            while left > 0:
+                member.write(chunk[:left])
+                left -= len(chunk)
+
+
+def _header_claim(e: Env) -> Path:
+    """A small member whose numpy header claims 10^12 rows."""
+    import io
+
+    path = _tampered_reference(e)
+    with zipfile.ZipFile(path, "a") as archive:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 12)})
+        archive.writestr("features2.npy", buf.getvalue() + bytes(64))
+    return path
+
+
+def test_absurd_sizes_are_refused_before_memory_runs_out(finished, tmp_path):
+    """Valid tensors with absurd shapes (10^12-element claims) and a 4 GiB zip bomb: refused from declared sizes
+    alone, by one process whose peak memory stays that of a plain start (torch imported), far below 4 GiB."""
+    f = finished
+
+    def env(name: str) -> Env:
+        return Env(tmp_path / name, f, tmp_path / name / "own")
+
+    bomb = env("bomb")
+    bomb.own.mkdir(parents=True)
+    _zip_bomb(bomb.own / "reference.npz")
+    assert (bomb.own / "reference.npz").stat().st_size < 32 * 2**20
+    huge = torch.zeros(1).expand(10**6, 10**6)  # a stride-0 view: 10^12 elements in a few kB
+    cases = {
+        "model_latent_dim": (f.evaluate_args(env("a").own, model=_tampered_record(
+            env("a"), lambda b: b["run"].update(latent_dim=10**12))), ("unusable run config", "'latent_dim'", "train again")),
+        "model_data_shape": (f.evaluate_args(env("b").own, model=_tampered_record(
+            env("b"), lambda b: b["run"]["options"].update(d=10**12))), ("exceed", "numbers", "train again")),
+        "gmm_state": (f.evaluate_args(env("c").own, sampler=_tampered_gmm(
+            env("c"), lambda b: b["state"].update(means_=huge, covariances_=huge))),
+            ("not a valid sampler state", "claim", "more than the limit", "fit the sampler again")),
+        "reference_zip_bomb": (f.evaluate_args(bomb.own, reference=bomb.own / "reference.npz"),
+                               ("corrupt or not a stats file", "declare", "more than the limit", "delete it to recompute")),
+        "reference_header_claim": (f.evaluate_args(env("d").own, reference=_header_claim(env("d"))),
+                                   ("corrupt or not a stats file", "claims an array of shape (1000000000000, 12)")),
+    }
+    before = fh.snapshot(f.results)
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS, json.dumps([argv for argv, _ in cases.values()])],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for (name, (_, expect)), result in zip(cases.items(), json.loads(done.stdout.splitlines()[-1])):
+        print(name, result)
+        assert result["code"] == 2, (name, result)
+        line = fh.one_error_line(result["stderr"])
+        assert all(text in line for text in expect), (name, line)
+        assert result["peak_mib"] < 2048, (name, result)
+    assert fh.snapshot(f.results) == before
+
+
+# --------------------------------------------------------------------------- concurrent runs
+
+
+def _long_run(root: Path) -> fh.Chain:
+    """A run that trains for seconds (2,100 steps), so that a second trainer surely meets the first."""
+    return fh.Chain(root, {**fh.RUN, "training": {**fh.RUN["training"], "epochs": 300}}, in_process=False)
+
+
+def test_two_trainings_at_once_one_refuses_and_a_killed_one_leaves_no_stuck_lock(tmp_path):
+    chain = _long_run(tmp_path)
+    lock = chain.run_dir / "train.lock"
+    argv = fh.rae_cmd(*chain.train_args(every=50))
+    # started together: exactly one trains, the other refuses with one line naming the holder
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], [o[1][-2000:] for o in outs]
+    refused = outs[[p.returncode for p in procs].index(2)][1]
+    line = fh.one_error_line(refused)
+    assert "is in use by another rae-bench train (pid" in line and "wait for it to finish" in line, line
+    model, blob = load_model(chain.run_dir / "model.pt")  # the winner's model is whole
+    assert blob["result"]["steps"] == 300 * (240 // 32) and not lock.exists()
+
+    # SIGKILL a trainer: its lock file stays, but the kernel released the flock, so the next run takes over
+    (chain.run_dir / "model.pt").unlink()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline and not (chain.run_dir / "checkpoint.pt").exists():
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert lock.exists() and f"pid {proc.pid} " in lock.read_text()
+    done = fh.run_rae(*chain.train_args(every=50))
+    assert "resuming" in done.stdout and not lock.exists()
+    load_model(chain.run_dir / "model.pt")
+
+
+def test_two_snakemake_at_once_the_second_refuses(tmp_path):
+    """Snakemake locks its working directory: a second ``snakemake`` on the same folder refuses while the first
+    runs (its message, several lines, is documented in README.md); the first finishes, its model loads."""
+    config = _tiny_synth_workflow(tmp_path)
+    target = "results/synth/ae/seed0/model.pt"
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(_snakemake_cmd(tmp_path, config, target), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300
+            locks = tmp_path / ".snakemake" / "locks"
+            while first.poll() is None and time.time() < deadline and not (locks.is_dir() and any(locks.iterdir())):
+                time.sleep(0.05)
+            assert first.poll() is None, "the first workflow ended before the second started"
+            second = subprocess.run(_snakemake_cmd(tmp_path, config, target), capture_output=True, text=True, timeout=300)
+            assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-3000:]
+        finally:
+            if first.poll() is None:
+                first.kill()
+    print(second.stderr)
+    assert second.returncode != 0 and "Directory cannot be locked" in second.stderr, second.stderr[-3000:]
+    assert "Traceback" not in second.stderr
+    load_model(tmp_path / target)

@@ -353,3 +353,12 @@ def test_load_stats_errors(tmp_path):
     save_stats(good, np.zeros(2), np.eye(2), 5, extractor="raw")
     mu, sigma = load_stats(good)
     np.testing.assert_array_equal(sigma, np.eye(2))
+
+
+def test_majority_baseline_is_the_accuracy_of_always_answering_the_training_majority():
+    from rae_bench.metrics import majority_baseline
+
+    train = torch.tensor([[1, 0], [1, 1], [1, 0], [0, 0]], dtype=torch.float32)  # majorities: 1, 0
+    test = torch.tensor([[1, 0], [0, 0], [1, 1]], dtype=torch.float32)
+    assert majority_baseline(train, test, multilabel=True) == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert majority_baseline(torch.tensor([3, 3, 1]), torch.tensor([3, 1, 2, 3]), multilabel=False) == 0.5

@@ -164,3 +164,27 @@ def test_channels_last_gives_the_same_step(name, shape):
     for k, g in grads.items():
         diff = float((grads_cl[k] - g).norm())
         assert diff <= 1e-4 * max(float(g.norm()), 1e-2 * scale), (k, diff, float(g.norm()))
+
+
+@pytest.mark.parametrize("name", ["wae_mmd", "wae_gan"])
+@pytest.mark.parametrize("pixel_range", ["unit", "symmetric"])
+def test_wae_loss_is_the_authors_formula(name, pixel_range):
+    """tolstikhin/wae: loss = 0.05 * sum (x - y)^2 (pixels in [0, 1] for MNIST, [-1, 1] for CelebA) + lambda * D_Z,
+    with the authors' lambda unchanged (our [0, 1] squared error is 1/0.05 = 20x, resp. 5x, their cost)."""
+    model = build_model(name, (1, 28, 28), 4, "tiny", {"lambda": 10.0, "pixel_range": pixel_range}).train()
+    x = structured_batch((1, 28, 28))
+    torch.manual_seed(3)
+    terms = model.loss(x)
+    torch.manual_seed(3)  # the same prior draw
+    z = model.encoder(x)
+    y = model.decode(z)
+    if pixel_range == "symmetric":
+        x, y = 2 * x - 1, 2 * y - 1
+    cost = 0.05 * (x - y).pow(2).flatten(1).sum(1).mean()
+    if name == "wae_mmd":
+        penalty = imq_mmd(z, torch.randn_like(z))
+    else:
+        logits = model.discriminator_logits(z)
+        penalty = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    assert float(terms["loss"]) == pytest.approx(float(cost + 10.0 * penalty), rel=1e-5)
+    assert float(terms["cost"]) == pytest.approx(float(cost), rel=1e-5)

@@ -224,3 +224,22 @@ def test_non_finite_features_raise():
     feats[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         prd(feats, np.zeros((50, 3)), num_clusters=5)
+
+
+def test_clustering_is_the_reference_minibatch_kmeans_with_batch_size_100():
+    """The reference prd_score.py passes no batch size, so it ran with scikit-learn's old default of 100;
+    our histograms equal that clustering's, and differ from today's default (1024)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(0)
+    eval_f = rng.normal(size=(1500, 8))
+    ref_f = 0.5 * rng.normal(size=(1500, 8)) + 0.3
+    union = np.concatenate([eval_f, ref_f])
+
+    def hist(batch_size: int) -> np.ndarray:
+        km = MiniBatchKMeans(n_clusters=20, n_init=10, batch_size=batch_size, random_state=3).fit(union)
+        return np.bincount(km.labels_[:1500], minlength=20) / 1500
+
+    ours, _ = cluster_histograms(eval_f, ref_f, num_clusters=20, seed=3)
+    assert np.array_equal(ours, hist(100))
+    assert not np.array_equal(ours, hist(1024))

@@ -16,6 +16,7 @@ from rae_bench.metrics.classifier import (
     FeatureClassifier,
     evaluate_classifier,
     load_classifier,
+    majority_baseline,
     save_classifier,
     train_classifier,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "load_classifier",
     "load_features",
     "load_stats",
+    "majority_baseline",
     "random_fid_inception_state",
     "reference_stats",
     "resolve_inception_weights",
@@ -58,3 +60,8 @@ __all__ += [
     "prd_from_histograms",
     "prd_scores",
 ]
+
+# Kernel Inception Distance (torch-fidelity's definition).
+from rae_bench.metrics.kid import KID_SUBSET_SIZE, KID_SUBSETS, kid, mmd2_unbiased, polynomial_kernel
+
+__all__ += ["KID_SUBSETS", "KID_SUBSET_SIZE", "kid", "mmd2_unbiased", "polynomial_kernel"]

@@ -8,6 +8,7 @@ scalar/string metadata; it is written atomically and read with
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -54,17 +55,29 @@ def load_stats_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"reference statistics file '{path}' not found; compute it with: snakemake {path}")
     try:
+        check_npz_sizes(path)  # before numpy inflates anything: a zip bomb stops here
         with np.load(path, allow_pickle=False) as data:
             entries = {k: data[k] for k in data.files}
         mu = np.asarray(entries["mu"], dtype=np.float64)
         sigma = np.asarray(entries["sigma"], dtype=np.float64)
         if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
             raise ValueError(f"mu {mu.shape} / sigma {sigma.shape}")
+        if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+            raise ValueError("mu or sigma holds NaN or infinite values")
+        if "n" in entries and (entries["n"].shape != () or entries["n"].dtype.kind not in "iu" or int(entries["n"]) < 2):
+            raise ValueError(f"n is {entries['n']!r}, not a count >= 2")
+        if "features" in entries:
+            feats = entries["features"]
+            want = (int(entries["n"]) if "n" in entries else feats.shape[0], mu.shape[0])
+            if feats.dtype.kind != "f" or feats.shape != want:
+                raise ValueError(f"features of shape {feats.shape} ({feats.dtype}), expected {want} float")
+            if not np.isfinite(feats).all():
+                raise ValueError("features hold NaN or infinite values")
     except Exception as exc:
         raise DataError(
             f"reference statistics file '{path}' is corrupt or not a stats file ({type(exc).__name__}: {exc}); delete it to recompute"
-            .replace("\n", " ")
-        ) from exc
+            .replace("\n", " ")[:400]
+        ) from None
     entries["mu"], entries["sigma"] = mu, sigma
     entries["n"] = int(entries["n"]) if "n" in entries else None
     for k, v in list(entries.items()):
@@ -73,15 +86,48 @@ def load_stats_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return entries
 
 
-def load_stats(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu, sigma)`` from a stats file; missing or corrupt -> DataError naming it."""
+MAX_NPZ_BYTES = 2**31  # all members of a stats file, uncompressed (2 GiB: 250,000 x 2048 float32 features)
+
+
+def check_npz_sizes(path: Path, limit: int = MAX_NPZ_BYTES) -> None:
+    """Refuse an .npz whose members declare more than ``limit`` bytes, or whose numpy headers claim more than the
+    member holds, before anything is inflated. ``zipfile`` never reads past a member's declared size."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        declared = sum(m.file_size for m in members)
+        if declared > limit:
+            raise ValueError(f"its members declare {declared:,} bytes uncompressed, more than the limit of {limit:,}")
+        for member in members:
+            with archive.open(member) as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(handle)
+                claimed = math.prod(shape) * dtype.itemsize
+                if claimed > member.file_size:
+                    raise ValueError(f"member {member.filename} claims an array of shape {shape} ({claimed:,} bytes) "
+                                     f"in {member.file_size:,} bytes")
+
+
+def _checked_count(path: str | os.PathLike[str], entries: dict[str, Any], n: int | None) -> None:
+    if n is not None and entries["n"] is not None and entries["n"] != n:
+        raise DataError(f"reference statistics file '{path}' was computed from {entries['n']} test items, but {n} "
+                        f"samples are asked; pass the reference file of n={n} (reference_test_n{n}.npz) or delete "
+                        f"this one to recompute")
+
+
+def load_stats(path: str | os.PathLike[str], n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, sigma)`` from a stats file; missing or corrupt, or (with ``n``) of another count -> DataError."""
     entries = load_stats_file(path)
+    _checked_count(path, entries, n)
     return entries["mu"], entries["sigma"]
 
 
-def load_features(path: str | os.PathLike[str]) -> np.ndarray:
-    """The feature vectors stored with a stats file (for precision/recall)."""
+def load_features(path: str | os.PathLike[str], n: int | None = None) -> np.ndarray:
+    """The feature vectors stored with a stats file (for precision/recall); with ``n``, exactly ``n`` of them."""
     entries = load_stats_file(path)
+    _checked_count(path, entries, n)
     if "features" not in entries:
         raise DataError(f"reference statistics file '{path}' holds no features (made by an older version); "
                         f"delete it to recompute")

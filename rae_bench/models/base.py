@@ -13,6 +13,7 @@ from torch import nn
 
 from ..errors import ConfigError, unknown_name
 from ..nets import build_decoder, build_encoder
+from ..validate import check_param_types
 
 Optimizers = dict[str, torch.optim.Optimizer]
 
@@ -64,6 +65,7 @@ class GenerativeAE(nn.Module):
         if unknown:
             raise ConfigError(f"model '{self.name}' has no parameter(s) {sorted(unknown)}; "
                               f"valid: {sorted(self.defaults) or 'none'}")
+        check_param_types(f"model '{self.name}'", params, self.defaults)
         self.params = {**self.defaults, **params}
         self.data_shape = data_shape
         self.latent_dim = latent_dim

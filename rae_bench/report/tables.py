@@ -22,14 +22,25 @@ TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "tabl
 HIGHER_IS_BETTER = {"table4"}
 # tables printed with datasets as rows and the config's rows as column groups
 TRANSPOSED = {"table5"}
-METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall"}
+METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall", "kid": "KID"}
+METRIC_DIGITS = {"kid": 4}  # decimals in LaTeX cells (default 2): KID values are around 1e-2
+
+
+def table_metrics(name: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The metrics a table shows: the spec's ``metrics`` list (config ``tables.<name>.metrics``), else the paper's."""
+    metrics = tuple(spec.get("metrics") or TABLE_METRICS[name])
+    unknown = [m for m in metrics if m not in METRIC_HEAD]
+    if unknown:
+        raise ConfigError(f"table '{name}' asks for unknown metrics {', '.join(unknown)}; "
+                          f"valid table metrics: {', '.join(METRIC_HEAD)}")
+    return metrics
 DATASET_HEAD = {"mnist": "MNIST", "fashion_mnist": "Fashion", "cifar10": "CIFAR-10", "celeba": "CelebA"}
 TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table3": "FlexAE (Mondal et al., UAI 2021), Table 3",
                 "table4": "FlexAE (Mondal et al., UAI 2021), Table 4 (precision/recall of Sajjadi et al. 2018, max F_1/8 / max F_8)",
                 "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
-           "extractor", "n_samples"]
+           "extractor", "n_samples", "extractor_accuracy", "extractor_baseline"]
 
 
 def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampler: str) -> Path:
@@ -56,7 +67,7 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                 if path.exists():
                     runs.append(json.loads(path.read_text()))
             paper_ds = spec.get("paper_columns", {}).get(ds, ds)
-            for metric in TABLE_METRICS[name]:
+            for metric in table_metrics(name, spec):
                 values = [r[metric] for r in runs if r.get(metric) is not None]
                 mean, std = mean_std(values)
                 records.append({
@@ -65,6 +76,8 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                     "paper": published(name, row.get("paper"), paper_ds, metric),
                     "extractor": runs[0]["extractor"] if runs else spec.get("extractors", {}).get(ds),
                     "n_samples": runs[0]["n_samples"] if runs else spec.get("n_samples", {}).get(ds),
+                    "extractor_accuracy": runs[0].get("extractor_accuracy") if runs else None,
+                    "extractor_baseline": runs[0].get("extractor_baseline") if runs else None,
                 })
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
@@ -75,20 +88,31 @@ def _latex_escape(text: str) -> str:
     return text.replace("beta-", r"$\beta$-")
 
 
-def _cell(value: Any, std: Any = math.nan) -> str:
+def _cell(value: Any, std: Any = math.nan, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "--"
     if isinstance(std, float) and not math.isnan(std):
-        return f"${value:.2f}\\pm{std:.2f}$"
-    return f"{value:.2f}"
+        return f"${value:.{digits}f}\\pm{std:.{digits}f}$"
+    return f"{value:.{digits}f}"
+
+
+def _quality(r: Any) -> str:
+    """' (classifier: 88.1% test accuracy, majority baseline 80.6%)' where the run recorded it."""
+    acc, base = getattr(r, "extractor_accuracy", None), getattr(r, "extractor_baseline", None)
+    if acc is None or (isinstance(acc, float) and math.isnan(acc)):
+        return ""
+    baseline = "" if base is None or (isinstance(base, float) and math.isnan(base)) else f", majority baseline {100 * base:.1f}%"
+    return f" ({100 * acc:.1f}% test accuracy{baseline})"
 
 
 def _caption(name: str, df: pd.DataFrame) -> str:
     """The caption as LaTeX: the setup, then how well our ordering agrees with the paper's."""
     from .agreement import table_caption  # agreement builds on this module's constants
 
-    setup = df.drop_duplicates("dataset")[["dataset", "extractor", "n_samples"]]
-    parts = [f"{DATASET_HEAD.get(r.dataset, r.dataset)}: {r.extractor} features, {r.n_samples} samples"
+    df = df.reindex(columns=list(dict.fromkeys([*df.columns, "extractor_accuracy", "extractor_baseline"])))
+    setup = (df.sort_values("extractor_accuracy", na_position="last").drop_duplicates("dataset")
+             .set_index("dataset").loc[list(dict.fromkeys(df["dataset"]))].reset_index())
+    parts = [f"{DATASET_HEAD.get(r.dataset, r.dataset)}: {r.extractor} features{_quality(r)}, {r.n_samples} samples"
              for r in setup.itertuples() if isinstance(r.extractor, str)]
     note = (("Higher" if name in HIGHER_IS_BETTER else "Lower") + " is better. Ours beside the published values of "
             + TABLE_SOURCE[name] + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
@@ -104,7 +128,7 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
     datasets, rows = list(dict.fromkeys(df["dataset"])), list(dict.fromkeys(df["row"]))
     transposed = name in TRANSPOSED
     groups, lines_of = (rows, datasets) if transposed else (datasets, rows)
-    metrics = TABLE_METRICS[name]
+    metrics = tuple(dict.fromkeys(df["metric"]))  # collect's order: the spec's metrics
     width = 2 * len(metrics)
 
     def ds_head(d: str) -> str:
@@ -131,7 +155,8 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
             row, ds = (group, line) if transposed else (line, group)
             for m in metrics:
                 rec = indexed.loc[(row, ds, m)]
-                cells += [_cell(rec["ours"], rec["ours_std"]), _cell(rec["paper"])]
+                digits = METRIC_DIGITS.get(m, 2)
+                cells += [_cell(rec["ours"], rec["ours_std"], digits), _cell(rec["paper"], digits=digits)]
         lines.append(line_head(line) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)

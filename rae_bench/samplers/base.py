@@ -7,8 +7,9 @@ from typing import Any, Callable, ClassVar, Mapping, TypeVar
 import torch
 
 from ..atomic import torch_save
-from ..errors import CheckpointError, unknown_name
+from ..errors import CheckpointError, ConfigError, RaeBenchError, unknown_name
 from ..models.base import GenerativeAE
+from ..validate import MAX_SEED, check_param_types, short
 
 SAMPLERS: dict[str, type["Sampler"]] = {}
 S = TypeVar("S", bound=type["Sampler"])
@@ -32,8 +33,18 @@ class Sampler:
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, model: GenerativeAE, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
+        if not isinstance(params, (Mapping, type(None))):
+            raise ConfigError(f"sampler '{self.name}' params must be a mapping of names to values, got {short(params)}")
+        given = dict(params or {})
+        unknown = sorted(str(k) for k in set(given) - set(self.defaults))
+        if unknown:
+            raise ConfigError(f"sampler '{self.name}' has no parameter(s) {unknown}; "
+                              f"valid: {sorted(self.defaults) or 'none'}")
+        check_param_types(f"sampler '{self.name}'", given, self.defaults)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"sampler seed must be an integer in [0, {MAX_SEED}], got {short(seed)}")
         self.model = model
-        self.params = {**self.defaults, **dict(params or {})}
+        self.params = {**self.defaults, **given}
         self.seed = seed
 
     def fit(self, codes: torch.Tensor | None, spread: torch.Tensor | None = None) -> None:
@@ -86,8 +97,28 @@ def load_sampler(path: str | Path, model: GenerativeAE, model_hash: str | None =
     if other:
         raise CheckpointError(f"sampler state {path} was fitted on another model (its {other[0]} differs); {refit}")
     try:
+        size = state_size(blob["state"])
+        if size > MAX_STATE_ELEMENTS:
+            raise ValueError(f"its tensors claim {size:,} numbers, more than the limit of {MAX_STATE_ELEMENTS:,}")
         sampler = build_sampler(blob["sampler"], model, blob["params"], blob["seed"])
         sampler.load_state_dict(blob["state"])
-    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as exc:
+    except (ValueError, RaeBenchError) as exc:  # a check of ours: say which
+        raise CheckpointError(f"sampler state {path} is not a valid sampler state ({str(exc)[:160]}); "
+                              f"{refit}") from None
+    except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
         raise unreadable(exc) from None
     return sampler
+
+
+MAX_STATE_ELEMENTS = 2**28  # numbers in all tensors of a sampler state (1 GiB of float32)
+
+
+def state_size(obj: Any) -> int:
+    """Numbers in all tensors of a nested state (dicts, lists), counted from their shapes: nothing is read."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel()
+    if isinstance(obj, Mapping):
+        return sum(state_size(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(state_size(v) for v in obj)
+    return 0

@@ -13,8 +13,11 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
-from ..errors import RaeBenchError
+from ..errors import ConfigError, RaeBenchError
 from .base import Sampler, register_sampler
+
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 @register_sampler("gmm")
@@ -22,8 +25,23 @@ class GMMSampler(Sampler):
     defaults = {"components": 10, "covariance_type": "full", "max_iter": 100, "reg_covar": 1e-6}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # unknown keys and types (integers, numbers, strings) are checked there
+        p = self.params
+        if p["components"] < 1 or p["max_iter"] < 1:
+            raise ConfigError(f"samplers.gmm.components and max_iter must be integers >= 1, got components="
+                              f"{p['components']}, max_iter={p['max_iter']}")
+        if p["covariance_type"] not in COVARIANCE_TYPES:
+            raise ConfigError(f"samplers.gmm.covariance_type '{p['covariance_type']}' unknown; "
+                              f"valid: {', '.join(COVARIANCE_TYPES)}")
+        if not p["reg_covar"] > 0:
+            raise ConfigError(f"samplers.gmm.reg_covar must be a number > 0, got {p['reg_covar']}")
         self.gmm: GaussianMixture | None = None
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each fitted array for these params on this model (scikit-learn's layout)."""
+        k, m, kind = int(self.params["components"]), self.model.latent_dim, self.params["covariance_type"]
+        cov = {"full": (k, m, m), "tied": (m, m), "diag": (k, m), "spherical": (k,)}[kind]
+        return {"weights_": (k,), "means_": (k, m), "covariances_": cov, "precisions_cholesky_": cov}
 
     def _new(self) -> GaussianMixture:
         return GaussianMixture(n_components=int(self.params["components"]),
@@ -55,6 +73,17 @@ class GMMSampler(Sampler):
                 for k in ("weights_", "means_", "covariances_", "precisions_cholesky_")}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        expect = self.state_shapes()
+        if not isinstance(state, Mapping) or set(state) != set(expect):
+            raise ValueError(f"its arrays are {sorted(map(str, state)) if isinstance(state, Mapping) else state!r}, "
+                             f"expected {sorted(expect)}")
+        for key, shape in expect.items():
+            value = state[key]
+            if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+                got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"{key} has shape {got}, expected {shape} for these params on this model")
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{key} holds NaN or infinite values")
         self.gmm = self._new()
         for key, value in state.items():
             setattr(self.gmm, key, value.numpy())

@@ -132,6 +132,15 @@ class TwoStageSampler(Sampler):
             if int(self.params[key]) < low:
                 raise ConfigError(f"samplers.two_stage.{key} must be an integer >= {low} (a positive count), "
                                   f"got {self.params[key]}")
+        for key in ("latent_dim", "lr_epochs"):  # null or a positive integer
+            value = self.params[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**7):
+                raise ConfigError(f"samplers.two_stage.{key} must be null or an integer >= 1, got {value!r}")
+        for key, low in (("lr", 0.0), ("lr_factor", 0.0), ("gamma_init", 0.0)):
+            if not float(self.params[key]) > low:
+                raise ConfigError(f"samplers.two_stage.{key} must be > {low}, got {self.params[key]}")
+        if not float(self.params["gamma_min"]) >= 0:
+            raise ConfigError(f"samplers.two_stage.gamma_min must be >= 0, got {self.params['gamma_min']}")
         self.vae: SecondStageVAE | None = None
         self.shift: torch.Tensor | None = None
         self.scale: torch.Tensor | None = None
@@ -228,6 +237,12 @@ class TwoStageSampler(Sampler):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         sizes = state["sizes"]
+        m = self.model.latent_dim  # the sizes must be those these params give on this model: nothing absurd is built
+        expect = {"data_dim": m, "latent_dim": m if self.params["latent_dim"] is None else int(self.params["latent_dim"]),
+                  "width": int(self.params["width"]), "depth": int(self.params["depth"])}
+        wrong = {k: sizes.get(k) for k, v in expect.items() if sizes.get(k) != v}
+        if wrong:
+            raise ValueError(f"stored sizes {wrong} are not those of its params on this model {expect}")
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the global RNG alone
             vae = SecondStageVAE(int(sizes["data_dim"]), int(sizes["latent_dim"]), int(sizes["width"]),
                                  int(sizes["depth"]), float(self.params["gamma_init"]),

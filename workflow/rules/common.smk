@@ -2,7 +2,7 @@
 import json
 import os
 
-from rae_bench.config import extractor_for, n_samples_for, resolve_run
+from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run
 from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 
 # (the Snakefile has validated the config and expanded its sweeps: each (model, m) is a run {model}_m{m})

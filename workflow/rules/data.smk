@@ -5,9 +5,7 @@ rule feature_classifier:
     output:
         "results/{dataset}/features/classifier/classifier.pt",
     params:
-        spec=lambda w: json.dumps({"source": config["datasets"][w.dataset]["source"],
-                                   "options": config["datasets"][w.dataset].get("options", {}),
-                                   **config.get("features", {}).get("classifier", {})}, sort_keys=True),
+        spec=lambda w: json.dumps(classifier_spec(config, w.dataset), sort_keys=True),
     log:
         "results/{dataset}/features/classifier/train.log",
     benchmark:

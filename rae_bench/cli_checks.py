@@ -1,0 +1,166 @@
+"""Up-front checks of ``rae-bench`` arguments: one ``error:`` line (exit 2) before any work starts.
+
+The checks go by argument name, so a new subcommand that reuses a name (``--n``, ``--seed``,
+``--model-path``, ...) is checked without further code. Argparse's own errors (a missing argument, an
+``int`` that is not one) become one line too (:class:`OneLineParser`).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any, Mapping, NoReturn
+
+from .errors import ConfigError
+from .validate import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
+
+MAX_COUNT = 2**31 - 1
+# name -> (smallest, largest) allowed value; None: the argument was not given
+COUNTS: dict[str, tuple[int, int]] = {
+    "n": (1, MAX_COUNT), "n_samples": (2, MAX_COUNT), "threads": (1, 4096), "checkpoint_every": (1, MAX_COUNT),
+    "batch_size": (1, MAX_COUNT), "seed": (0, MAX_SEED),
+}
+SMALLEST_PER_COMMAND = {("reference-stats", "n"): 2}  # a covariance needs two feature vectors
+# inputs that must exist: name -> (what it is, how to make it)
+INPUT_FILES: dict[str, tuple[str, str]] = {
+    "model_path": ("model file", "train it first (snakemake {p} or rae-bench train)"),
+    "sampler_path": ("sampler state", "fit it first (snakemake {p} or rae-bench fit-sampler)"),
+    "reference": ("reference statistics file", "compute it first (snakemake {p} or rae-bench reference-stats)"),
+    "classifier": ("classifier file", "train it first (rae-bench train-classifier)"),
+    "inception_weights": ("Inception weights file", "pass the path of pt_inception-2015-12-05-6726825d.pth"),
+    "config": ("config file", "pass an existing file (e.g. config/config.yaml)"),
+}
+INPUT_EITHER = {"a": "input A", "b": "input B"}  # a file or a folder
+DIR_OUTPUTS = {("train", "out"), ("evaluate", "out_dir"), ("sample", "out")}  # folders (sample: or .npz)
+FILE_OUTPUTS = ("out", "csv", "tex", "agreement", "json")
+NAMES = {"dataset": "dataset", "model": "model", "sampler": "sampler", "name": "table or figure"}
+DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one ``error:`` line (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message.splitlines()[0] if message else 'bad arguments'}; see {self.prog} --help\n")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Counts, ranges, names, the device, existing inputs and writable-looking outputs of one command."""
+    command = getattr(args, "command", "")
+    values = vars(args)
+    for name, (low, high) in COUNTS.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        low = SMALLEST_PER_COMMAND.get((command, name), low)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{flag(name)} {short(value)} is out of range; pass an integer from {low} to {high}")
+    for name, kind in NAMES.items():
+        value = values.get(name)
+        if isinstance(value, str) and not (command == "train" and name == "model" and values.get("run_config")):
+            check_name(kind, value, f"pass a name of letters, digits, '_' and '-' ({NAME_PATTERN})")
+    device = values.get("device")
+    if device is not None and not DEVICE.match(str(device)):
+        raise ConfigError(f"--device {short(device)} is not a device; use auto, cpu, cuda or cuda:N")
+    for name, (what, fix) in INPUT_FILES.items():
+        for value in _as_list(values.get(name)):
+            _existing(flag(name), what, value, fix, folder_ok=False)
+    for name, what in INPUT_EITHER.items():
+        for value in _as_list(values.get(name)):
+            _existing(what, "input", value, "pass an existing file or folder", folder_ok=True)
+    for name in FILE_OUTPUTS + ("out_dir",):
+        value = values.get(name)
+        if value is None:
+            continue
+        _output(flag(name), str(value), folder=(command, name) in DIR_OUTPUTS)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _existing(label: str, what: str, value: Any, fix: str, folder_ok: bool) -> None:
+    text = str(value)
+    path = Path(text)
+    if not text.strip() or "\0" in text:
+        raise ConfigError(f"{label} is empty or not a path ({short(text)}); pass the {what}'s path")
+    if not path.exists():
+        raise ConfigError(f"{label}: {what} {text[:200]} not found; {fix.format(p=text)}")
+    if path.is_dir() and not folder_ok:
+        raise ConfigError(f"{label}: {text[:200]} is a folder, not a {what}; pass the file itself")
+
+
+def _output(label: str, text: str, folder: bool) -> None:
+    if not text.strip() or "\0" in text:
+        raise ConfigError(f"{label} is empty or not a path ({short(text)}); pass an output path")
+    path = Path(text)
+    if folder and path.exists() and not path.is_dir() and path.suffix != ".npz":
+        raise ConfigError(f"{label} {text[:200]} is a file, not a folder; pass a folder (it is created if missing)")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{label} {text[:200]} is a folder; pass a file path inside it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{label} {text[:200]}: {parent} is a file, not a folder; "
+                                  f"choose another output path")
+            break
+
+
+def checked_settings(settings: Any, origin: str = "--settings") -> dict[str, Any]:
+    """The workflow's settings JSON (``--settings``, ``$RAE_BENCH_SETTINGS``): a subset of the config schema."""
+    from .config import config_schema
+
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{origin} must be a JSON object of config settings, got {short(settings)}")
+    problem = schema_problem(config_schema(), dict(settings))
+    if problem:
+        raise ConfigError(f"{origin}: {problem}; pass settings as the workflow does (keys of config/config.yaml)")
+    return dict(settings)
+
+
+
+_NAME = {"type": "string", "pattern": NAME_PATTERN}
+_NAMES = {"type": "array", "items": _NAME}
+JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "dataset-spec": {"type": "object", "required": ["dataset", "source"],
+                     "properties": {"dataset": _NAME, "source": {"type": "string"}, "options": {"type": "object"}}},
+    # what report.specs makes: the parts the table and figure commands index
+    "report-spec": {
+        "type": "object", "required": ["kind", "datasets", "seeds"],
+        "properties": {
+            "kind": {"enum": ["rows", "sweep"]}, "datasets": {**_NAMES, "minItems": 1}, "models": _NAMES,
+            "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED}},
+            "sampler": _NAME, "model": _NAME, "mask_model": _NAME, "metrics": {"type": "array", "items": {"type": "string"}},
+            "rows": {"type": "array", "items": {"type": "object", "required": ["label"], "properties": {
+                "label": {"type": "string"}, "model": _NAME, "sampler": _NAME, "paper": {"type": "string"}},
+                "dependentRequired": {"model": ["sampler"], "sampler": ["model"]}}},
+            "latent_dims": {"type": "object", "additionalProperties": {"type": "array", "items": {
+                "type": "integer", "minimum": 1, "maximum": 16384}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "paper_models": {"type": "object", "additionalProperties": {"type": "string"}},
+            "paper_columns": {"type": "object", "additionalProperties": {"type": "string"}},
+            "extractors": {"type": "object", "additionalProperties": {"type": "string"}},
+            "n_samples": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 2}},
+            "true_n": {"type": "object", "additionalProperties": {"type": ["integer", "null"]}},
+        },
+        "allOf": [{"if": {"properties": {"kind": {"const": "rows"}}}, "then": {"required": ["rows"]}},
+                  {"if": {"properties": {"kind": {"const": "sweep"}}}, "then": {"required": ["models", "latent_dims"]}}],
+    },
+}
+
+
+def checked_json(value: Any, kind: str | None = None) -> dict[str, Any]:
+    """A JSON argument: always an object; with ``kind``, of the shape that kind of argument has."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"a JSON argument must be an object ({{...}}), got {short(value)}; pass a JSON object")
+    if kind is not None:
+        problem = schema_problem(JSON_SCHEMAS[kind], value)
+        if problem:
+            raise ConfigError(f"--{kind.removeprefix('report-')}: {problem}; pass it as the workflow does")
+    return value

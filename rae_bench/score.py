@@ -1,0 +1,378 @@
+"""Inputs and outputs of ``rae-bench score`` and ``rae-bench sample``.
+
+``score A B`` compares two image sets under the suite's protocol with the
+workflow's own feature path (:func:`~rae_bench.metrics.build_extractor`,
+:func:`~rae_bench.metrics.extract_features`, :func:`~rae_bench.metrics.gaussian_stats`,
+:func:`~rae_bench.metrics.frechet_distance`, :func:`~rae_bench.metrics.kid`,
+:func:`~rae_bench.metrics.prd_scores`). Each side is one of
+
+- a folder of images (pytorch-fid's extensions, any case; sorted by name; all
+  the same size; grayscale stays 1-channel, everything else becomes RGB, alpha dropped),
+- a ``.npz`` of images (key ``arr_0``, ``images`` or the only array; uint8
+  N x H x W x C, N x H x W or N x C x H x W),
+- a ``.npz`` of statistics (``mu``, ``sigma``, as pytorch-fid writes them; this
+  suite's reference files also hold the ``features``, which KID and PRD need),
+- a sampler folder of this suite (``results/<ds>/<model>/seed<s>/<sampler>``,
+  with ``model.pt`` one level up): ``n`` samples drawn exactly as ``evaluate`` draws them.
+
+PRD and KID treat A as the evaluated set and B as the reference.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError, output_error, unknown_name
+from .metrics import extract_features, frechet_distance, gaussian_stats, kid, prd_scores
+
+METRICS = ("fid", "kid", "prd")
+IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")  # pytorch-fid's
+IMAGE_KEYS = ("arr_0", "images")
+PRD_CLUSTERS = 20  # prd_scores' default: PRD needs at least half as many images per side
+GRAY_MODES = ("1", "L", "LA", "I;16", "I", "F")
+
+
+@dataclass
+class ScoreInput:
+    """One side of ``score``: images (uint8 N x C x H x W, sliceable), stored features, or statistics only."""
+
+    path: str
+    kind: str  # folder | npz | stats | run
+    images: Any = None
+    features: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        data = self.images if self.images is not None else self.features
+        return len(data) if data is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "n": len(self) or None}
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def _read_image(path: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert(mode))
+    except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+        raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
+                        f"replace or delete the file".replace("\n", " ")) from None
+
+
+class ImageFolder:
+    """The images of a folder as uint8 N x C x H x W, read from disk one slice at a time."""
+
+    def __init__(self, files: list[Path], mode: str, size: tuple[int, int]):
+        self.files, self.mode, self.size = files, mode, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        if not isinstance(index, slice):
+            raise TypeError("ImageFolder is read in slices: folder[start:stop]")
+        arrays = [_read_image(f, self.mode) for f in self.files[index]]
+        batch = np.stack(arrays)
+        batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(batch))
+
+
+def _probe(path: Path) -> tuple[tuple[int, int], str]:
+    """Size and mode of an image file, from its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size, img.mode
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {path} ({type(exc).__name__}); replace or delete the file") from None
+
+
+def open_folder(path: Path, n: int | None = None) -> ImageFolder:
+    """The first ``n`` images of a folder (sorted by name); all must have the same size."""
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                        f"point at the folder with the image files")
+    files = files[:n]
+    sizes, gray = {}, True
+    for f in files:
+        size, mode = _probe(f)
+        sizes.setdefault(size, f)
+        gray = gray and mode in GRAY_MODES
+        if len(sizes) > 1:
+            (s1, f1), (s2, f2) = sizes.items()
+            raise DataError(f"images in {path} differ in size: {f1.name} is {s1[0]}x{s1[1]}, {f2.name} is "
+                            f"{s2[0]}x{s2[1]}; resize them to one size first")
+    return ImageFolder(files, "L" if gray else "RGB", next(iter(sizes)))
+
+
+# --------------------------------------------------------------------------- .npz files
+
+
+def images_from_array(arr: np.ndarray, where: str) -> torch.Tensor:
+    """uint8 N x H x W, N x H x W x C (C = 1, 3, 4; alpha dropped) or N x C x H x W -> N x C x H x W."""
+    if arr.dtype != np.uint8:
+        raise DataError(f"{where} holds {arr.dtype} images; save them as uint8 0..255 "
+                        f"(e.g. (x * 255).round().astype(np.uint8))")
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
+        arr = arr[..., :3].transpose(0, 3, 1, 2)
+    elif not (arr.ndim == 4 and arr.shape[1] in (1, 3)):
+        raise DataError(f"{where} has shape {arr.shape}; images must be N x H x W x C (C = 1, 3 or 4) or N x H x W")
+    if arr.shape[0] == 0:
+        raise DataError(f"{where} holds no images; save at least two")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def open_npz(path: Path, n: int | None = None) -> ScoreInput:
+    """Images, or (pytorch-fid / this suite's) statistics, from a ``.npz`` file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = list(data.files)
+            if "mu" in keys and "sigma" in keys:
+                return _stats_input(path, {k: data[k] for k in ("mu", "sigma", "features") if k in keys}, n)
+            key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise DataError(f"{path} has no image array (keys: {', '.join(keys) or 'none'}); save the images "
+                                f"under 'arr_0' or 'images', or statistics as 'mu' and 'sigma'")
+            arr = data[key]
+    except (OSError, ValueError, EOFError) as exc:  # not a zip, truncated, pickled objects
+        raise DataError(f"cannot read {path} as .npz ({type(exc).__name__}); save it with numpy.savez") from None
+    return ScoreInput(str(path), "npz", images=images_from_array(arr, f"{path} ['{key}']")[:n])
+
+
+def _stats_input(path: Path, entries: dict[str, np.ndarray], n: int | None) -> ScoreInput:
+    mu, sigma = np.asarray(entries["mu"], np.float64), np.asarray(entries["sigma"], np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise DataError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not match; recompute the statistics")
+    feats = entries.get("features")
+    if feats is not None and n is not None and n < len(feats):
+        feats = feats[:n]
+        mu, sigma = gaussian_stats(feats)
+    return ScoreInput(str(path), "stats", features=feats, mu=mu, sigma=sigma)
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def sampler_folder(path: Path) -> tuple[Path, Path]:
+    """(model.pt, sampler.pt) of a sampler folder ``.../seed<s>/<sampler>``."""
+    if (path / "sampler.pt").is_file() and (path.parent / "model.pt").is_file():
+        return path.parent / "model.pt", path / "sampler.pt"
+    subs = sorted(p.name for p in path.iterdir() if (p / "sampler.pt").is_file())
+    if (path / "model.pt").is_file() and subs:
+        raise DataError(f"{path} is a run folder; pass one of its sampler folders: "
+                        + ", ".join(str(path / s) for s in subs))
+    raise DataError(f"folder {path} holds no images and is no sampler folder (sampler.pt here, model.pt one level "
+                    f"up); point at an image folder or at results/<dataset>/<model>/seed<s>/<sampler>")
+
+
+def sample_run(path: Path, n: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """``n`` samples of a sampler folder's (model, sampler) pair, drawn and quantised as ``evaluate`` does."""
+    from .evaluate import draw_samples, load_pair
+    from .train import pick_device
+
+    model_path, sampler_path = sampler_folder(path)
+    dev = pick_device(str(device))
+    model, blob, smp = load_pair(model_path, sampler_path, dev)
+    if not model.is_image:
+        raise DataError(f"{model_path} models vectors, not images; score image models only")
+    return draw_samples(model, smp, n, blob["run"]["seed"], dev)
+
+
+def open_input(path: str | os.PathLike[str], n: int | None = None, device: str | torch.device = "cpu",
+               n_run: int | None = None) -> ScoreInput:
+    """One side of ``score``; ``n`` caps the images used, ``n_run`` is how many a sampler folder draws."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p} does not exist; pass an image folder, a .npz of images or statistics, or a sampler folder")
+    if p.is_file():
+        if p.suffix.lower() != ".npz":
+            raise DataError(f"{p} is a file but not a .npz; pass a folder of images or a .npz")
+        return open_npz(p, n)
+    if not is_run_folder(p):  # a sampler folder holds its samples.png grid too: it is no image folder
+        if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir() if f.is_file()):
+            return ScoreInput(str(p), "folder", images=open_folder(p, n))
+        sampler_folder(p)  # the one-line error for a folder that is neither
+    if n_run is None:
+        raise ConfigError(f"how many samples to draw from {p}? pass --n")
+    return ScoreInput(str(p), "run", images=sample_run(p, n_run, device))
+
+
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / "sampler.pt").is_file()
+
+
+def open_inputs(a: str, b: str, n: int | None, device: str | torch.device) -> tuple[ScoreInput, ScoreInput]:
+    """Both sides; a sampler folder draws ``n`` samples, else as many as the other side holds."""
+    paths = [a, b]
+    opened: list[ScoreInput | None] = [None, None]
+    for i in sorted(range(2), key=lambda i: is_run_folder(paths[i])):  # image sides first: they size a run side
+        other = opened[1 - i]
+        opened[i] = open_input(paths[i], n, device, n_run=n or (len(other) if other is not None and len(other) else None))
+    return opened[0], opened[1]  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def parse_metrics(text: str) -> list[str]:
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    for m in names:
+        if m not in METRICS:
+            raise unknown_name("metric", m, METRICS)
+    if not names:
+        raise ConfigError(f"--metrics is empty; pass some of {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
+    """Refuse, before any feature is computed, what the inputs cannot give."""
+    for side, inp in (("A", a), ("B", b)):
+        if inp.images is None and inp.features is None:
+            needs = [m for m in metrics if m != "fid"]
+            if needs:
+                raise DataError(f"{', '.join(needs).upper()} need feature vectors but {side} ({inp.path}) holds only "
+                                f"mu/sigma statistics; pass its images, or use --metrics fid")
+            continue
+        if len(inp) < 2:
+            raise DataError(f"{side} ({inp.path}) holds {len(inp)} image; FID and KID need at least 2 per side")
+        if "prd" in metrics and len(inp) < PRD_CLUSTERS // 2:
+            raise DataError(f"{side} ({inp.path}) holds {len(inp)} images; PRD needs at least {PRD_CLUSTERS // 2} "
+                            f"per side ({PRD_CLUSTERS} clusters); add images or drop prd from --metrics")
+
+
+def _side_features(inp: ScoreInput, extractor: Any) -> np.ndarray | None:
+    if inp.images is None:
+        return inp.features
+    return extract_features(extractor, inp.images)
+
+
+def _stats(inp: ScoreInput, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    return (inp.mu, inp.sigma) if inp.mu is not None else gaussian_stats(feats)
+
+
+def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: Callable[[], Any],
+          seed: int = 0) -> dict[str, Any]:
+    """The requested metrics of A against B; the extractor is built only when a side has images."""
+    check_inputs(a, b, metrics)
+    extractor = make_extractor() if a.images is not None or b.images is not None else None
+    fa, fb = _side_features(a, extractor), _side_features(b, extractor)
+    sa, sb = _stats(a, fa), _stats(b, fb)
+    if sa[0].shape != sb[0].shape:
+        raise DataError(f"A has {sa[0].shape[0]}-d features but B {sb[0].shape[0]}-d ones; both sides must come "
+                        f"from the same extractor (statistics files: recompute them with --extractor of the other)")
+    out: dict[str, Any] = {"a": a.describe(), "b": b.describe(), "seed": int(seed),
+                           "extractor": getattr(extractor, "name", None)}
+    if "fid" in metrics:
+        out["fid"] = frechet_distance(*sa, *sb)
+    if "kid" in metrics:
+        out.update(kid(fa, fb, seed=seed))
+    if "prd" in metrics:
+        m = min(len(fa), len(fb))  # PRD compares equal numbers of points
+        pr = prd_scores(fa[:m], fb[:m], seed=seed)
+        out.update({"precision": pr["precision"], "recall": pr["recall"], "prd_n": m})
+    return out
+
+
+def result_lines(result: dict[str, Any]) -> list[str]:
+    """One line per metric, as ``score`` prints them."""
+    lines = []
+    if "fid" in result:
+        lines.append(f"fid: {result['fid']:.4f}")
+    if "kid" in result:
+        lines.append(f"kid: {result['kid']:.6f} +- {result['kid_std']:.6f}")
+    if "precision" in result:
+        lines.append(f"precision: {result['precision']:.4f} recall: {result['recall']:.4f}")
+    return lines
+
+
+# --------------------------------------------------------------------------- exporting images
+
+
+def _beside(out: Path, tag: str) -> Path:
+    """``x.npz`` -> ``x_<tag>.npz``; ``dir`` -> ``dir_<tag>``."""
+    return out.with_name(f"{out.stem}_{tag}{out.suffix}") if out.suffix.lower() == ".npz" else out.with_name(f"{out.name}_{tag}")
+
+
+def _write_pngs(images: np.ndarray, folder: Path) -> None:
+    """N x H x W x C uint8 as ``000000.png``.. in a fresh folder, moved into place when complete."""
+    from PIL import Image
+
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise DataError(f"{folder} already exists and is not an empty folder; remove it or choose another --out")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise output_error(folder, exc) from None
+    try:
+        width = max(6, len(str(len(images) - 1)))
+        for i, img in enumerate(images):
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / f"{i:0{width}d}.png")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except OSError as exc:
+        raise output_error(folder, exc) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_images(data: torch.Tensor, out: str | os.PathLike[str]) -> Path:
+    """uint8 N x C x H x W images as PNG files in folder ``out``, or as one N x H x W x C ``arr_0`` in ``out.npz``;
+    float vectors (non-image models) as an N x D ``.npz`` only."""
+    from .atomic import atomic_path
+
+    out = Path(out)
+    arr = data.cpu().numpy()
+    if data.dtype == torch.uint8 and arr.ndim == 4:
+        arr = arr.transpose(0, 2, 3, 1)
+    if out.suffix.lower() == ".npz":
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, arr)
+        return out
+    if data.dtype != torch.uint8 or arr.ndim != 4:
+        raise DataError("these samples are vectors, not images; pass an --out ending in .npz")
+    _write_pngs(np.ascontiguousarray(arr), out)
+    return out
+
+
+def export_samples(model_path: str | os.PathLike[str], sampler_path: str | os.PathLike[str], n: int,
+                   out: str | os.PathLike[str], device: str | torch.device = "cpu",
+                   source: Any = None) -> list[Path]:
+    """Write ``n`` samples to ``out``; with a data ``source`` also the first ``n`` test items and their
+    reconstructions, beside it (``<out>_test``, ``<out>_reconstructions``). Returns the paths written."""
+    from .evaluate import draw_samples, encode_all, generate, load_pair, test_subset
+    from .train import pick_device
+
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    dev = pick_device(str(device))
+    model, blob, smp = load_pair(model_path, sampler_path, dev)
+    out = Path(out)
+    written = [export_images(draw_samples(model, smp, n, blob["run"]["seed"], dev), out)]
+    if source is not None:
+        test = test_subset(blob["run"], source, n)
+        recon = generate(model, encode_all(model, test, dev), dev)
+        written.append(export_images(test, _beside(out, "test")))
+        written.append(export_images(recon, _beside(out, "reconstructions")))
+    return written
