@@ -248,7 +248,8 @@ def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
         if inp.images is None and inp.features is None:
             needs = [m for m in metrics if m != "fid"]
             if needs:
-                raise DataError(f"{', '.join(needs).upper()} need feature vectors but {side} ({inp.path}) holds only "
+                what = " and ".join(m.upper() for m in needs) + (" needs" if len(needs) == 1 else " need")
+                raise DataError(f"{what} feature vectors but {side} ({inp.path}) holds only "
                                 f"mu/sigma statistics; pass its images, or use --metrics fid")
             continue
         if len(inp) < 2:

@@ -91,7 +91,7 @@ def test_stats_only_side_allows_fid_only(fid_case, capsys):
     code = main(["score", str(root / "b"), str(root / "b_stats.npz"), "--metrics", "fid,kid",
                  "--inception-weights", str(weights)])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and err.startswith("error: KID need feature vectors")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: KID needs feature vectors")
     assert "--metrics fid" in err
 
 
