@@ -109,3 +109,30 @@ def test_decoder_mean_option_and_bad_parameters():
         build_sampler("two_stage", stage1(), {"widht": 3})
     with pytest.raises(ConfigError, match="positive"):
         build_sampler("two_stage", stage1(), {"epochs": 0})
+
+
+def test_posterior_samples_fit_the_aggregate_posterior_not_the_means(one_thread):
+    """Dai and Wipf's stage 2 learns q(z) = E_x q(z|x) from fresh draws mu + sigma * eps: with a posterior
+    spread sigma the samples' covariance is cov(mu) + sigma^2 I; fitting the means alone gives cov(mu)."""
+    sigma = 0.8
+    means = gaussian_codes()  # the correlated Gaussian of the other tests
+    spread = torch.full_like(means, sigma)
+    target = COV + sigma**2 * torch.eye(4)
+    draws = {}
+    for posterior in (True, False):
+        sampler = build_sampler("two_stage", stage1(), {**FAST, "posterior_samples": posterior}, seed=0)
+        sampler.fit(means, spread)
+        draws[posterior] = torch.cov(sampler.sample(5000, torch.Generator().manual_seed(1)).T)
+    rel = lambda cov: float(((cov - target).abs() / target.abs().clamp_min(1.0)).max())  # noqa: E731
+    assert rel(draws[True]) < 0.2, draws[True]
+    assert rel(draws[False]) > 0.3, draws[False]  # the means alone miss the posterior spread
+
+
+def test_stage_two_nets_concatenate_input_and_hidden_layer():
+    """Dai and Wipf's stage-2 heads read [input, last hidden layer] (two_stage_vae_model.py L81, L93)."""
+    from rae_bench.samplers.two_stage import SecondStageVAE
+
+    vae = SecondStageVAE(4, 3, width=16, depth=2)
+    assert vae.encoder.head.in_features == 4 + 16 and vae.decoder.head.in_features == 3 + 16
+    plain = SecondStageVAE(4, 3, width=16, depth=2, skip=False)
+    assert plain.encoder.head.in_features == 16
