@@ -176,7 +176,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     cfg = _config(args)
     _setup(args, cfg)
     extractor = _extractor(args.extractor, args, cfg)
-    metrics = evaluate(args.model_path, args.sampler_path, args.out_dir,
+    fit = None
+    if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
+        params = _json_arg(args.sampler_params) if args.sampler_params else cfg.get("samplers", {}).get(args.sampler, {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"--sampler-params must be a JSON object, got {str(args.sampler_params)[:60]!r}")
+        fit = (args.sampler, params, args.seed)
+    metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit,
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),
                        extractor_quality=getattr(extractor, "meta", {}).get("test"),
@@ -304,7 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="Rec./Gen. FID of a (model, sampler) pair -> metrics.json")
     _add_common(p)
     p.add_argument("--model-path", required=True)
-    p.add_argument("--sampler-path", required=True)
+    p.add_argument("--sampler-path", required=True,
+                   help="fitted sampler state; with --sampler, where the state fitted here is written")
+    p.add_argument("--sampler", help="fit this sampler on the model first (its params: --sampler-params)")
+    p.add_argument("--sampler-params", help="sampler parameters as JSON (with --sampler)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler fit (with --sampler)")
     p.add_argument("--extractor", required=True)
     p.add_argument("--classifier")
     p.add_argument("--reference", required=True)

@@ -67,6 +67,8 @@ def check_args(args: argparse.Namespace) -> None:
     if device is not None and not DEVICE.match(str(device)):
         raise ConfigError(f"--device {short(device)} is not a device; use auto, cpu, cuda or cuda:N")
     for name, (what, fix) in INPUT_FILES.items():
+        if name == "sampler_path" and command == "evaluate" and values.get("sampler"):
+            continue  # evaluate --sampler fits the sampler and writes this file
         for value in _as_list(values.get(name)):
             _existing(flag(name), what, value, fix, folder_ok=False)
     for name, what in INPUT_EITHER.items():

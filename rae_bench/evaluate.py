@@ -98,16 +98,23 @@ def scatter_vectors(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
     plt.close(fig)
 
 
-def fit_sampler(model_path: str | Path, sampler: str, params: dict[str, Any] | None, out_path: str | Path,
-                source: DataSource, device: str = "auto", seed: int = 0) -> None:
-    dev = pick_device(device)
-    model, blob = load_model(model_path, dev)
+def fit_on_model(model: GenerativeAE, blob: dict[str, Any], sampler: str, params: dict[str, Any] | None,
+                 source: DataSource, device: torch.device, seed: int = 0):
+    """A sampler fitted on the training codes (and posterior spreads, where it uses them) of a loaded model."""
     smp = build_sampler(sampler, model, params, seed)
     codes, spread = None, None
     if smp.needs_codes:
         data = training_data(blob["run"], source)
-        codes, spread = encode_with_spread(model, data, dev) if smp.uses_spread else (encode_all(model, data, dev), None)
+        codes, spread = encode_with_spread(model, data, device) if smp.uses_spread else (encode_all(model, data, device), None)
     smp.fit(codes, spread)
+    return smp
+
+
+def fit_sampler(model_path: str | Path, sampler: str, params: dict[str, Any] | None, out_path: str | Path,
+                source: DataSource, device: str = "auto", seed: int = 0) -> None:
+    dev = pick_device(device)
+    model, blob = load_model(model_path, dev)
+    smp = fit_on_model(model, blob, sampler, params, source, dev, seed)
     save_sampler(smp, out_path, model_hash=blob.get("config_hash"))
 
 
@@ -122,15 +129,26 @@ def test_subset(run: dict[str, Any], source: DataSource, n: int) -> torch.Tensor
 def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Path, *,
              extractor: Callable[[torch.Tensor], np.ndarray], extractor_name: str, reference: str | Path,
              n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
-             extractor_quality: dict[str, Any] | None = None) -> dict[str, Any]:
+             extractor_quality: dict[str, Any] | None = None,
+             fit: tuple[str, dict[str, Any] | None, int] | None = None) -> dict[str, Any]:
     """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
+
+    With ``fit = (sampler, params, seed)`` the sampler is first fitted on the model in this process and
+    saved to ``sampler_path`` (what the workflow does: one job and one model load per pair); without it
+    the fitted state at ``sampler_path`` is loaded.
 
     ``extractor_quality`` (the classifier's test accuracy and majority baseline) goes into metrics.json, so
     that tables can say how good a feature space their numbers come from.
     """
     t0 = time.perf_counter()
     dev = pick_device(device)
-    model, blob, smp = load_pair(model_path, sampler_path, dev)
+    if fit is not None:
+        model, blob = load_model(model_path, dev)
+        smp = fit_on_model(model, blob, fit[0], fit[1], source, dev, int(fit[2]))
+        save_sampler(smp, sampler_path, model_hash=blob.get("config_hash"))
+    else:
+        model, blob, smp = load_pair(model_path, sampler_path, dev)
+    t_fit = time.perf_counter() - t0
     run = blob["run"]
     mu_ref, sigma_ref = load_stats(reference, n=n_samples)
     test = test_subset(run, source, n_samples)
@@ -183,6 +201,7 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
             metrics["extractor_baseline"] = float(extractor_quality["baseline"])
     # wall times go beside, not into, metrics.json: the same config and seed give a byte-identical metrics.json
     write_json(out / "timing.json", {"train_seconds": blob["result"]["train_seconds"],
+                                     "fit_seconds": round(t_fit, 3) if fit is not None else None,
                                      "eval_seconds": round(time.perf_counter() - t0, 3)})
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -2,6 +2,8 @@
 
 
 rule feature_classifier:
+    # every evaluation of its dataset waits for it: schedule it (and the reference statistics) first
+    priority: 50
     output:
         "results/{dataset}/features/classifier/classifier.pt",
     params:
@@ -22,6 +24,7 @@ rule feature_classifier:
 
 
 rule reference_stats:
+    priority: 50
     input:
         lambda w: extractor_inputs(w.dataset, w.extractor),
     output:

@@ -1,36 +1,15 @@
-# Ex-post samplers and metrics of each (model, sampler) pair.
-
-
-rule fit_sampler:
-    input:
-        "results/{dataset}/{model}/seed{seed}/model.pt",
-    output:
-        "results/{dataset}/{model}/seed{seed}/{sampler}/sampler.pt",
-    params:
-        sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
-    log:
-        "results/{dataset}/{model}/seed{seed}/{sampler}/fit.log",
-    benchmark:
-        "results/{dataset}/{model}/seed{seed}/{sampler}/fit.benchmark.tsv"
-    threads: res("evaluate", "threads", 1)
-    resources:
-        mem_mb=res("evaluate", "mem_mb", 4000),
-        runtime=res("evaluate", "runtime", 30),
-        gpu=res("evaluate", "gpu", 0),
-    conda:
-        ENV
-    shell:
-        "rae-bench fit-sampler --model-path {input} --sampler {wildcards.sampler} --params {params.sampler:q} "
-        "--seed {wildcards.seed} --threads {threads} --out {output} 2>&1 | tee {log}"
+# Ex-post samplers and metrics of each (model, sampler) pair: one job fits the sampler on the model's
+# training codes and evaluates the pair (one start-up and one model load per pair; `rae-bench fit-sampler`
+# does the fit alone by hand).
 
 
 rule evaluate:
     input:
         model="results/{dataset}/{model}/seed{seed}/model.pt",
-        sampler="results/{dataset}/{model}/seed{seed}/{sampler}/sampler.pt",
         reference=lambda w: reference_path(w.dataset),
         extractor=lambda w: extractor_inputs(w.dataset, extractor_for(config, w.dataset)),
     output:
+        sampler="results/{dataset}/{model}/seed{seed}/{sampler}/sampler.pt",
         metrics="results/{dataset}/{model}/seed{seed}/{sampler}/metrics.json",
         samples=report(
             "results/{dataset}/{model}/seed{seed}/{sampler}/samples.png",
@@ -40,6 +19,7 @@ rule evaluate:
             labels={"model": "{model}", "sampler": "{sampler}", "seed": "{seed}"},
         ),
     params:
+        sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
         extractor=lambda w: extractor_for(config, w.dataset),
         n=lambda w: n_samples_for(config, w.dataset),
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}"
@@ -58,6 +38,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "rae-bench evaluate --model-path {input.model} --sampler-path {input.sampler} "
+        "rae-bench evaluate --model-path {input.model} --sampler {wildcards.sampler} --sampler-params {params.sampler:q} "
+        "--seed {wildcards.seed} --sampler-path {output.sampler} "
         "--extractor {params.extractor} {params.classifier} --reference {input.reference} "
         "--n-samples {params.n} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"
