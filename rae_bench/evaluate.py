@@ -17,7 +17,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from torchvision.utils import save_image
 
 from .atomic import atomic_path, write_json
 from .data import DataSource, load, to_float
@@ -177,6 +176,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     latent_nac = nac(codes, active) if m_active >= 2 else math.nan
 
     out = Path(out_dir)
+    from torchvision.utils import save_image  # here: torchvision costs seconds to import, vector runs need none
+
     if not model.is_image:
         scatter_vectors(test, samples, out / "samples.png")
     else:

@@ -1,32 +1,33 @@
 """The dataset registry: ``load``, ``load_labels`` and ``data_shape`` dispatch on the source name."""
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any, Mapping
 
 import torch
 
 from ..errors import unknown_name
-from . import celeba, cifar, mnist, synthetic
 from .memo import memo
 from .source import DataSource
 
 SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic")
 SPLITS: tuple[str, ...] = ("train", "test")
 
-_READERS: dict[str, ModuleType] = {
-    "mnist": mnist,
-    "fashion_mnist": mnist,
-    "cifar10": cifar,
-    "celeba": celeba,
-    "synthetic": synthetic,
+# source -> reader module, imported on first use (a job that reads CelebA never imports the MNIST reader)
+_READERS: dict[str, str] = {
+    "mnist": "mnist",
+    "fashion_mnist": "mnist",
+    "cifar10": "cifar",
+    "celeba": "celeba",
+    "synthetic": "synthetic",
 }
 
 
 def _reader(source: str) -> ModuleType:
     if source not in _READERS:
         raise unknown_name("dataset", str(source), SOURCES)
-    return _READERS[source]
+    return importlib.import_module(f"{__package__}.{_READERS[source]}")
 
 
 def _check_split(split: str) -> None:

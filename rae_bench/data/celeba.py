@@ -44,10 +44,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torchvision.datasets as tvd
-import torchvision.transforms.functional as TF
 from PIL import Image
-from torchvision.transforms import InterpolationMode
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
@@ -73,7 +70,15 @@ OFFLINE_MANIFEST = "img_align_celeba_89x109.sha256"
 PARTITIONS = {"train": 0, "test": 2}
 
 # torchvision's md5 of the text files (name -> md5).
-KNOWN_MD5 = {fname: md5 for _, md5, fname in tvd.CelebA.file_list}
+def _tvd():
+    """torchvision.datasets, imported when first needed: reading the preprocessed cache needs none of it."""
+    import torchvision.datasets as tvd
+
+    return tvd
+
+
+def known_md5() -> dict[str, str]:
+    return {fname: md5 for _, md5, fname in _tvd().CelebA.file_list}
 
 HOW_TO_GET = (
     f"put the standard CelebA files under <root>/{FOLDER}/ ({STANDARD_IMAGES}/ from img_align_celeba.zip, "
@@ -104,6 +109,9 @@ def preprocess(img: Image.Image) -> np.ndarray:
     """A PIL face -> uint8 array 3 x 64 x 64 (centre crop, then antialiased bilinear resize)."""
     img = img.convert("RGB")
     side = crop_size(img.size[0])
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
     img = TF.center_crop(img, [side, side])
     img = TF.resize(img, [SIZE, SIZE], interpolation=InterpolationMode.BILINEAR, antialias=True)
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
@@ -184,7 +192,7 @@ def locate(src: DataSource) -> tuple[str, Path]:
         return "offline", root_folder
     if src.download:
         try:
-            tvd.CelebA(root=str(src.cache), split="all", target_type=[], download=True)
+            _tvd().CelebA(root=str(src.cache), split="all", target_type=[], download=True)
         except Exception as exc:  # gdown missing, network, quota: all user-fixable
             raise DataError(f"could not download CelebA ({one_line(exc)}); {HOW_TO_GET.split(', or set')[0]}") from None
         if _has_standard(cache_folder):
@@ -195,7 +203,8 @@ def locate(src: DataSource) -> tuple[str, Path]:
 def _check_md5(path: Path, verify: bool) -> None:
     if not path.is_file():
         raise DataError(f"CelebA file {path} is missing; copy the original {path.name} there")
-    if verify and path.name in KNOWN_MD5 and file_digest(path, "md5") != KNOWN_MD5[path.name]:
+    known = known_md5() if verify else {}
+    if path.name in known and file_digest(path, "md5") != known[path.name]:
         raise DataError(f"CelebA file {path} fails its md5 checksum (corrupt or not the original); "
                         f"replace it with the original {path.name}, or set `verify: false` for hand-made files")
 
@@ -219,12 +228,12 @@ def _standard_listing(split: str, src: DataSource, folder: Path) -> Listing:
     image_dir = folder / STANDARD_IMAGES
     partition = folder / PARTITION_FILE
     attrs = None
-    tv_files = [folder / fname for _, _, fname in tvd.CelebA.file_list if not fname.endswith((".zip", ".7z"))]
+    tv_files = [folder / fname for _, _, fname in _tvd().CelebA.file_list if not fname.endswith((".zip", ".7z"))]
     if src.verify and all(p.is_file() for p in tv_files):
         for p in tv_files:
             _check_md5(p, True)  # names the bad file; torchvision would only say "corrupted"
         try:
-            ds = tvd.CelebA(root=str(folder.parent), split=split, target_type="attr", download=False)
+            ds = _tvd().CelebA(root=str(folder.parent), split=split, target_type="attr", download=False)
         except (RuntimeError, OSError, ValueError) as exc:
             raise DataError(f"CelebA in {folder} cannot be read by torchvision ({one_line(exc)}); {HOW_TO_GET}") from None
         names = list(ds.filename)

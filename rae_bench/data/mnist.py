@@ -26,7 +26,6 @@ from typing import Any
 from urllib.error import URLError
 
 import torch
-import torchvision.datasets as tvd
 
 from ..atomic import write_text
 from ..errors import DataError
@@ -38,7 +37,14 @@ from .source import DataSource
 SHAPE = (1, 28, 28)
 STAMP = "source.json"
 
-CLASSES: dict[str, type[tvd.MNIST]] = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST}
+CLASS_NAMES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def _tvd():
+    """torchvision.datasets, imported when a split is first read (not when the module is)."""
+    import torchvision.datasets as tvd
+
+    return tvd
 
 _READ_ERRORS = (RuntimeError, OSError, URLError, ValueError, AssertionError, EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -58,7 +64,7 @@ def labels(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tenso
 
 
 def _dataset(source: str, split: str, src: DataSource) -> tvd.MNIST:
-    return memo(("mnist-dataset", source, split, src), lambda: _read(CLASSES[source], split == "train", src))
+    return memo(("mnist-dataset", source, split, src), lambda: _read(getattr(_tvd(), CLASS_NAMES[source]), split == "train", src))
 
 
 def _read(cls: type[tvd.MNIST], train: bool, src: DataSource) -> tvd.MNIST:
@@ -155,7 +161,7 @@ def _extract(cls: type[tvd.MNIST], train: bool, src: DataSource, found: dict[str
             # torchvision would md5-check (and try to re-download) on download=True: extract here instead.
             for fname, path in found.items():
                 try:
-                    tvd.utils.extract_archive(str(tmp_raw / fname), str(tmp_raw))
+                    _tvd().utils.extract_archive(str(tmp_raw / fname), str(tmp_raw))
                 except _READ_ERRORS as exc:
                     raise DataError(f"{name} file {path} is corrupt ({one_line(exc)}); replace it with the original file") from None
         try:
