@@ -6,13 +6,17 @@ variational mixture of posteriors
     p(z) = 1/K sum_k q(z | u_k),
 
 with K learned pseudo-inputs u_k (data-shaped parameters) pushed through the
-model's own encoder. As in the authors' code (github.com/jmtomczak/vae_vampprior,
-``models/Model.py``), the pseudo-inputs of images go through a sigmoid so that
-they stay in [0, 1] (no non-linearity for continuous, here vector, data), and
-their free parameters start at N(``pseudo_mean``, ``pseudo_std``^2), the
-code's defaults -0.05 and 0.01. The paper uses K = 500 (``--number_components``
-in the same code); our default ``components: 50`` is for speed, configs set
-the paper's value.
+model's own encoder. The pseudo-inputs of images go through a sigmoid so that
+they stay in [0, 1] (no non-linearity for continuous, here vector, data): this
+is our choice. The authors' code (jmtomczak/vae_vampprior, ``models/Model.py``
+L23) uses ``Hardtanh(0, 1)``, whose gradient is zero outside [0, 1]; with the
+code's initialisation N(-0.05, 0.01^2) (``pseudo_mean``, ``pseudo_std``, its
+defaults, which we keep) every pseudo-input would start clipped at 0 with no
+gradient, while the sigmoid keeps them trainable. The paper uses K = 500
+(``--number_components``); our default ``components: 50`` is for speed,
+configs set the paper's value. The KL warm-up of the authors' code (linear
+over the first 100 epochs, ``utils/training.py`` L19-24) is the VAE's
+``kl_warmup_steps``.
 
 The KL term has no closed form and is estimated with the posterior sample, as
 in the paper: KL ~ log q(z|x) - log p(z) at z ~ q(z|x).
