@@ -800,7 +800,22 @@ BOUNDARY_CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = 
         e, lambda b: b["run"].pop("training"))), ("unusable run config", "'training' is a required property", "train again")),
     ("model_record_data_shape", lambda e: e.fin.evaluate_args(e.own, model=_tampered_record(
         e, lambda b: b.update(data_shape=[13]))), ("claims data of shape [13]", "gives (12,)", "train again")),
+    ("metrics_json_truncated", lambda e: _table_over(e, '{"fid_rec": 1.0, "fid_ge'),
+     ("metrics file", "is unreadable (JSONDecodeError)", "delete it and rerun its evaluation")),
+    ("metrics_json_not_numeric", lambda e: _table_over(e, '{"fid_rec": "low", "fid_gen": 2.0}'),
+     ("holds a non-numeric fid_rec", "rerun its evaluation")),
 ]
+
+
+def _table_over(e: Env, metrics_text: str) -> list[str]:
+    """``rae-bench table`` over a results folder whose one metrics.json holds ``metrics_text``."""
+    path = e.own / "results" / "synth" / "ae" / "seed0" / "prior" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(metrics_text)
+    spec = {"kind": "rows", "rows": [{"label": "AE", "model": "ae", "sampler": "prior"}], "datasets": ["synth"],
+            "seeds": [0]}
+    return ["table", "--name", "table3", "--spec", json.dumps(spec), "--results", str(e.own / "results"),
+            "--csv", str(e.own / "t.csv"), "--tex", str(e.own / "t.tex")]
 
 
 def _no_epochs(e: Env) -> list[str]:
