@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import atomic_path, write_text
 from .agreement import caption_sentence, dataset_head, sweep_agreement
 from .published import published_latent
-from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path
+from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path, read_metrics
 
 SWEEP_METRICS = ("fid_gen", "fid_rec", "active_dims", "nac", "precision", "recall")
 COLUMNS = ["dataset", "model", "label", "m", "true_n", "metric", "ours", "ours_std", "n_seeds", "paper"]
@@ -35,7 +35,7 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
         for model in spec["models"]:
             label = spec.get("labels", {}).get(model, model)
             for m in spec["latent_dims"][ds]:
-                runs = [json.loads(p.read_text()) for seed in spec["seeds"]
+                runs = [read_metrics(p) for seed in spec["seeds"]
                         if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()]
                 for metric in SWEEP_METRICS:
                     values = [r[metric] for r in runs if r.get(metric) is not None]

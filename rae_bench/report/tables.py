@@ -14,12 +14,13 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..atomic import write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .published import published
 
 TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table4": ("precision", "recall"),
                  "table5": ("fid_rec", "fid_gen")}
 HIGHER_IS_BETTER = {"table4"}
+NUMERIC_METRICS = ("fid_rec", "fid_gen", "mse_rec", "precision", "recall", "kid", "kid_std", "active_dims", "nac")
 # tables printed with datasets as rows and the config's rows as column groups
 TRANSPOSED = {"table5"}
 METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall", "kid": "KID"}
@@ -47,6 +48,21 @@ def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampl
     return Path(results) / dataset / model / f"seed{seed}" / sampler / "metrics.json"
 
 
+def read_metrics(path: Path) -> dict[str, Any]:
+    """One run's metrics.json; a truncated, foreign or hand-edited file is one error line naming it."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"metrics file {path} is unreadable ({type(exc).__name__}); delete it and rerun its "
+                        f"evaluation (snakemake {path})") from None
+    bad = [k for k, v in metrics.items() if k in NUMERIC_METRICS and v is not None
+           and (isinstance(v, bool) or not isinstance(v, (int, float)))] if isinstance(metrics, dict) else ["(not an object)"]
+    if bad:
+        raise DataError(f"metrics file {path} holds a non-numeric {bad[0]}; delete it and rerun its evaluation "
+                        f"(snakemake {path})")
+    return metrics
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean over seeds and the sample standard deviation (nan for fewer than two values)."""
     mean = sum(values) / len(values) if values else math.nan
@@ -65,7 +81,7 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
             for seed in spec["seeds"] if "model" in row else []:
                 path = metrics_path(results, ds, row["model"], seed, row["sampler"])
                 if path.exists():
-                    runs.append(json.loads(path.read_text()))
+                    runs.append(read_metrics(path))
             paper_ds = spec.get("paper_columns", {}).get(ds, ds)
             for metric in table_metrics(name, spec):
                 values = [r[metric] for r in runs if r.get(metric) is not None]
