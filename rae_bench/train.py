@@ -162,10 +162,14 @@ class _Log:
     def truncate(self, step: int) -> None:
         if not self.path.exists():
             return
-        with open(self.path, newline="") as f:
-            reader = csv.DictReader(f)
-            rows = [r for r in reader if int(r["step"]) <= step]
-            fields = list(reader.fieldnames or [])
+        try:
+            with open(self.path, newline="") as f:
+                reader = csv.DictReader(f)
+                rows = [r for r in reader if int(r["step"]) <= step]
+                fields = list(reader.fieldnames or [])
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            raise CheckpointError(f"training log {self.path} is corrupt ({type(exc).__name__}); delete it and "
+                                  f"{self.path.parent / 'checkpoint.pt'} to start the run afresh") from None
         with atomic_path(self.path) as tmp:  # rewritten in one piece: a kill here keeps the whole log
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=fields)
@@ -211,7 +215,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it to start the run afresh") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a rae_bench training checkpoint; delete it to start the run afresh")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks '{missing[0]}'; delete it to start the run afresh")
     return ckpt
+
+
+CHECKPOINT_KEYS = ("config_hash", "step", "elapsed", "model", "optimizers", "schedulers", "rng")
+
+
+def resume_from(ckpt: Mapping[str, Any], path: Path, model: torch.nn.Module, optimizers: Mapping[str, Any],
+                schedulers: Mapping[str, Any]) -> tuple[int, float]:
+    """Restore model, optimizers, schedulers and RNG from a checkpoint of this run; (step, elapsed)."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        for k, o in optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        for k, s in schedulers.items():
+            s.load_state_dict(ckpt["schedulers"][k])
+        _set_rng_state(ckpt["rng"])
+        return int(ckpt["step"]), float(ckpt["elapsed"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({type(exc).__name__}); delete it to start "
+                              f"the run afresh") from None
 
 
 def _one_trainer_per_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -268,13 +294,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             print(f"note: {ckpt_path} belongs to another config; starting afresh")
             ckpt_path.unlink()
         else:
-            model.load_state_dict(ckpt["model"])
-            for k, o in optimizers.items():
-                o.load_state_dict(ckpt["optimizers"][k])
-            for k, s in schedulers.items():
-                s.load_state_dict(ckpt["schedulers"][k])
-            _set_rng_state(ckpt["rng"])
-            step, elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
+            step, elapsed = resume_from(ckpt, ckpt_path, model, optimizers, schedulers)
             print(f"resuming {out} from step {step}/{total}")
     if step == 0:
         log.path.unlink(missing_ok=True)

@@ -800,11 +800,30 @@ BOUNDARY_CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = 
         e, lambda b: b["run"].pop("training"))), ("unusable run config", "'training' is a required property", "train again")),
     ("model_record_data_shape", lambda e: e.fin.evaluate_args(e.own, model=_tampered_record(
         e, lambda b: b.update(data_shape=[13]))), ("claims data of shape [13]", "gives (12,)", "train again")),
+    ("checkpoint_lacks_rng", lambda e: _tampered_checkpoint(e, lambda c: c.pop("rng")),
+     ("checkpoint", "lacks 'rng'", "delete it to start the run afresh")),
+    ("checkpoint_of_another_net", lambda e: _tampered_checkpoint(e, lambda c: c.update(model={"w": torch.zeros(3)})),
+     ("does not fit this run (RuntimeError)", "delete it to start the run afresh")),
     ("metrics_json_truncated", lambda e: _table_over(e, '{"fid_rec": 1.0, "fid_ge'),
      ("metrics file", "is unreadable (JSONDecodeError)", "delete it and rerun its evaluation")),
     ("metrics_json_not_numeric", lambda e: _table_over(e, '{"fid_rec": "low", "fid_gen": 2.0}'),
      ("holds a non-numeric fid_rec", "rerun its evaluation")),
 ]
+
+
+def _tampered_checkpoint(e: Env, change: Any) -> list[str]:
+    """``rae-bench train`` on a run folder holding a checkpoint of this very run (its config hash) with ``change``."""
+    from rae_bench.config import config_hash
+    from rae_bench.train import CHECKPOINT_FORMAT
+
+    argv = e.train()
+    run = json.loads(argv[argv.index("--run-config") + 1])
+    ckpt = {"format": CHECKPOINT_FORMAT, "config_hash": config_hash(run), "step": 1, "elapsed": 0.0, "model": {},
+            "optimizers": {}, "schedulers": {}, "rng": {"torch": torch.get_rng_state()}}
+    change(ckpt)
+    (e.own / "run").mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, e.own / "run" / "checkpoint.pt")
+    return argv
 
 
 def _table_over(e: Env, metrics_text: str) -> list[str]:

@@ -64,5 +64,7 @@ def test_trainer_converts_only_batches(celeba_src, monkeypatch, tmp_path, one_th
 
     monkeypatch.setattr(train_mod, "to_float", spy)
     result = train_mod.train(run_config(), tmp_path / "run", celeba_src, progress=False)
-    assert result["n_train"] == 10 and len(seen) == result["steps"] == 2
-    assert all(dtype == torch.uint8 and shape == (4, 3, 64, 64) for dtype, shape in seen)
+    # the training steps, then the BatchNorm re-estimation's batches: every conversion is one batch
+    assert result["n_train"] == 10 and result["steps"] == 2
+    assert len(seen) == result["steps"] + result["bn_recalibration_batches"]
+    assert all(dtype == torch.uint8 and shape[0] <= 4 and shape[1:] == (3, 64, 64) for dtype, shape in seen)

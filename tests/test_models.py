@@ -155,15 +155,18 @@ def test_channels_last_gives_the_same_step(name, shape):
     terms_cl, grads_cl = _one_step(name, shape, True)
     assert terms.keys() == terms_cl.keys() and grads.keys() == grads_cl.keys() and grads
     for k, v in terms.items():
-        assert terms_cl[k] == pytest.approx(v, rel=1e-5, abs=1e-6), k
-    # relative to each gradient's norm (1e-4: sums over 64x64 images round differently in the two layouts;
-    # typical 1e-6 to 4e-5). A gradient that is zero in exact arithmetic (a bias before BatchNorm) is rounding
+        # grad_pen is built from first derivatives, squared: rounding of the layout-specific backward doubles
+        rel = 1e-3 if k == "grad_pen" else 1e-5
+        assert terms_cl[k] == pytest.approx(v, rel=rel, abs=1e-6), k
+    # relative to each gradient's norm (5e-3: the first conv's weight gradient sums signed terms over every
+    # position of the batch -- inputs in [-1, 1] since the authors' input range -- and oneDNN picks other
+    # algorithms per layout; measured up to 3.8e-3 there, 1e-6 to 5e-4 elsewhere; a layout bug gives O(1)). A gradient that is zero in exact arithmetic (a bias before BatchNorm) is rounding
     # noise on both sides: it is compared to 1 % of the largest gradient instead. (A ReLU input within rounding
     # of 0 can flip its derivative between any two summation orders, threads included; seed 0 has none.)
     scale = max(float(g.norm()) for g in grads.values())
     for k, g in grads.items():
         diff = float((grads_cl[k] - g).norm())
-        assert diff <= 1e-4 * max(float(g.norm()), 1e-2 * scale), (k, diff, float(g.norm()))
+        assert diff <= 5e-3 * max(float(g.norm()), 1e-2 * scale), (k, diff, float(g.norm()))
 
 
 @pytest.mark.parametrize("name", ["wae_mmd", "wae_gan"])

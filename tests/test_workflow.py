@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,9 @@ def test_latex_is_booktabs_with_both_columns(workdir):
     tex = (workdir / "tables" / "table3.tex").read_text()
     for token in (r"\toprule", r"\midrule", r"\bottomrule", "Ours", "Paper", "MNIST", "7.30", "--"):
         assert token in tex
-    assert "classifier features, 200 samples" in tex
+    # the feature space, with the classifier's test accuracy against the majority answer, and the sample count
+    assert re.search(r"classifier features \([0-9.]+\\% test accuracy, majority baseline [0-9.]+\\%\), 200 samples", tex), tex
+    assert "Agreement with the paper" in tex
 
 
 @pytest.mark.slow

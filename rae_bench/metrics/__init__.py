@@ -1,61 +1,84 @@
-"""Metrics: Fréchet distances over Inception, classifier or raw features; KID, precision/recall, NAC.
+"""Metrics: Fréchet distances over Inception, classifier or raw features.
 
-Names are loaded on first use (PEP 562): importing one light submodule (e.g. ``latent_stats``, which the
-models use) or ``from rae_bench.metrics import frechet_distance`` does not import pytorch-fid and
-torchvision, which cost seconds at the start of every workflow job that never extracts Inception features.
+The Inception names (pytorch-fid's network, which imports torchvision: seconds at the start of every job)
+load on first use (PEP 562 ``__getattr__``); everything else is imported here.
+
+Import order matters: ``features`` first (the others use its image conversion).
 """
-from __future__ import annotations
+from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
+from rae_bench.metrics.features import EXTRACTORS, RawExtractor, build_extractor, extract_features
 
-import importlib
-from typing import Any
+from rae_bench.metrics.classifier import (
+    ClassifierExtractor,
+    FeatureClassifier,
+    evaluate_classifier,
+    load_classifier,
+    majority_baseline,
+    save_classifier,
+    train_classifier,
+)
+from rae_bench.metrics.reference import load_features, load_stats, reference_stats, save_stats
 
-# public name -> the submodule that defines it
-_WHERE: dict[str, str] = {
-    "ClassifierExtractor": "classifier",
-    "EXTRACTORS": "features",
-    "FID_WEIGHTS_FILE": "inception",
-    "FeatureClassifier": "classifier",
-    "InceptionExtractor": "inception",
-    "KID_SUBSETS": "kid",
-    "KID_SUBSET_SIZE": "kid",
-    "RawExtractor": "features",
-    "active_dims": "latent_stats",
-    "build_extractor": "features",
-    "build_fid_inception": "inception",
-    "cluster_histograms": "prd",
-    "evaluate_classifier": "classifier",
-    "extract_features": "features",
-    "f_beta": "prd",
-    "frechet_distance": "frechet",
-    "gaussian_stats": "frechet",
-    "kid": "kid",
-    "load_classifier": "classifier",
-    "load_features": "reference",
-    "load_stats": "reference",
-    "majority_baseline": "classifier",
-    "mmd2_unbiased": "kid",
-    "nac": "latent_stats",
-    "polynomial_kernel": "kid",
-    "prd": "prd",
-    "prd_from_histograms": "prd",
-    "prd_scores": "prd",
-    "random_fid_inception_state": "inception",
-    "reference_stats": "reference",
-    "resolve_inception_weights": "inception",
-    "save_classifier": "classifier",
-    "save_stats": "reference",
-    "train_classifier": "classifier",
-}
-__all__ = sorted(_WHERE)
+__all__ = [
+    "EXTRACTORS",
+    "FID_WEIGHTS_FILE",
+    "ClassifierExtractor",
+    "FeatureClassifier",
+    "InceptionExtractor",
+    "RawExtractor",
+    "build_extractor",
+    "build_fid_inception",
+    "evaluate_classifier",
+    "extract_features",
+    "frechet_distance",
+    "gaussian_stats",
+    "load_classifier",
+    "load_features",
+    "load_stats",
+    "majority_baseline",
+    "random_fid_inception_state",
+    "reference_stats",
+    "resolve_inception_weights",
+    "save_classifier",
+    "save_stats",
+    "train_classifier",
+]
+
+# Precision/recall for distributions (Table 4) and latent statistics (Table 2).
+from rae_bench.metrics.prd import cluster_histograms, f_beta, prd, prd_from_histograms, prd_scores
+from rae_bench.metrics.latent_stats import active_dims, nac
+
+__all__ += [
+    "active_dims",
+    "cluster_histograms",
+    "f_beta",
+    "nac",
+    "prd",
+    "prd_from_histograms",
+    "prd_scores",
+]
+
+# Kernel Inception Distance (torch-fidelity's definition).
+from rae_bench.metrics.kid import KID_SUBSET_SIZE, KID_SUBSETS, kid, mmd2_unbiased, polynomial_kernel
+
+__all__ += ["KID_SUBSETS", "KID_SUBSET_SIZE", "kid", "mmd2_unbiased", "polynomial_kernel"]
+
+# Inception: loaded on first use
+_LAZY = {name: "rae_bench.metrics.inception" for name in (
+    "FID_WEIGHTS_FILE",
+    "InceptionExtractor",
+    "build_fid_inception",
+    "random_fid_inception_state",
+    "resolve_inception_weights",
+)}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
+
+def __getattr__(name: str):
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
