@@ -160,12 +160,17 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
     reference_stats(Path(args.out), lambda: extract_features(extractor, test))
 
 
+def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str) -> dict[str, Any]:
+    """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``."""
+    return _json_arg(text) if text else cfg.get("samplers", {}).get(sampler, {})
+
+
 def cmd_fit_sampler(args: argparse.Namespace) -> None:
     from .evaluate import fit_sampler
 
     cfg = _config(args)
     _setup(args, cfg)
-    params = _json_arg(args.params) if args.params else cfg.get("samplers", {}).get(args.sampler, {})
+    params = _sampler_params(args.params, cfg, args.sampler)
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
@@ -178,10 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     extractor = _extractor(args.extractor, args, cfg)
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
-        params = _json_arg(args.sampler_params) if args.sampler_params else cfg.get("samplers", {}).get(args.sampler, {})
-        if not isinstance(params, dict):
-            raise ConfigError(f"--sampler-params must be a JSON object, got {str(args.sampler_params)[:60]!r}")
-        fit = (args.sampler, params, args.seed)
+        fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler), args.seed)
     metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit,
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),

@@ -53,9 +53,8 @@ def encode_with_spread(model: GenerativeAE, data: torch.Tensor,
     """Codes and, for Gaussian posteriors, their standard deviations (None for deterministic encoders)."""
     codes, spreads = [], []
     for s in _batches(len(data)):
-        x = to_float(data[s]).to(device)
-        codes.append(model.encode(x).cpu())
-        spread = model.posterior_std(x)
+        code, spread = model.encode_with_std(to_float(data[s]).to(device))
+        codes.append(code.cpu())
         if spread is not None:
             spreads.append(spread.cpu())
     return torch.cat(codes), torch.cat(spreads) if spreads else None

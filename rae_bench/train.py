@@ -344,7 +344,6 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     # the saved model's BatchNorm statistics belong to its final weights (eval mode = what was trained)
     with precision:
         bn_batches = recalibrate_batchnorm(model, data, batch, dev, channels_last)
-    model.train()
 
     result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
               "images_per_second": round(step * batch / max(elapsed, 1e-9), 1),

@@ -83,9 +83,10 @@ class GenerativeAE(nn.Module):
         out = self.decoder(z)
         return torch.sigmoid(out) if self.is_image else out
 
-    def posterior_std(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Standard deviation of a Gaussian q(z|x) around ``encode(x)``; None for deterministic encoders."""
-        return None
+    def encode_with_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``encode(x)`` and the standard deviation of a Gaussian q(z|x) around it (None for deterministic
+        encoders), from one encoder pass."""
+        return self.encode(x), None
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

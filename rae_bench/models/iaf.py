@@ -148,9 +148,9 @@ class VAEIAF(VAE):
         mu, _, h = self.posterior_and_context(x)
         return self.flow(mu, h)[0]
 
-    def posterior_std(self, x: torch.Tensor) -> torch.Tensor | None:
-        """None: q(z_T|x) is not Gaussian around ``encode(x)``, so ex-post samplers see the codes alone."""
-        return None
+    def encode_with_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """No spread: q(z_T|x) is not Gaussian around ``encode(x)``, so ex-post samplers see the codes alone."""
+        return self.encode(x), None
 
     def posterior_sample(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z_T ~ q(z_T|x) (reparameterised) and log q(z_T|x) per example, exact."""

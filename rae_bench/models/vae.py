@@ -113,8 +113,9 @@ class VAE(GenerativeAE):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def posterior_std(self, x: torch.Tensor) -> torch.Tensor | None:
-        return (0.5 * self.posterior(x)[1]).exp()
+    def encode_with_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mu, logvar = self.posterior(x)
+        return mu, (0.5 * logvar).exp()
 
     def sample_latent(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised z ~ q(z|x) and the per-example KL(q(z|x) || p(z)) (closed form here).

@@ -122,11 +122,7 @@ class TwoStageSampler(Sampler):
                 "add_noise": True, "skip": True, "posterior_samples": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        unknown = set(self.params) - set(self.defaults)
-        if unknown:
-            raise ConfigError(f"sampler 'two_stage' has no parameter(s) {sorted(unknown)}; "
-                              f"valid: {sorted(self.defaults)}")
+        super().__init__(*args, **kwargs)  # unknown keys and value types are refused there
         for key in ("depth", "width", "epochs", "batch_size"):
             low = 0 if key == "depth" else 1
             if int(self.params[key]) < low:
