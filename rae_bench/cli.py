@@ -8,6 +8,7 @@
     rae-bench table --name table3 --csv tables/table3.csv --tex tables/table3.tex
     rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
     rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
+    rae-bench models
 
 Settings come from ``--config`` files (default ``config/config.yaml``); the
 workflow passes the few resolved values a job needs as JSON instead
@@ -256,6 +257,13 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(summary(agree))
 
 
+def cmd_models(args: argparse.Namespace) -> None:
+    from .models import MODELS, PLUGINS
+
+    for name in sorted(MODELS):
+        print(f"{name}\t{'plugin ' + PLUGINS[name] if name in PLUGINS else 'built-in'}")
+
+
 def cmd_figure(args: argparse.Namespace) -> None:
     from .report.specs import figure_spec
     from .report.sweeps import collect_sweep, figure2, figure5
@@ -350,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconstructions", action="store_true",
                    help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("models", help="list the model names a config can use (built-ins and installed plugins)")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("figure", help="draw a sweep figure (PDF, PNG, CSV of the plotted numbers, LaTeX snippet)")
     p.add_argument("--config", action="append", default=None, metavar="FILE")
