@@ -3,6 +3,7 @@ import json
 import os
 
 from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run
+from rae_bench.deploy import workflow_env_file
 from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 
 # (the Snakefile has validated the config and expanded its sweeps: each (model, m) is a run {model}_m{m})
@@ -22,18 +23,27 @@ wildcard_constraints:
 # Where data lives, which device runs, how often to checkpoint: handed to every command through the
 # environment, not the command line or params, so that moving the data, switching CPU/GPU or changing the
 # checkpoint interval never makes Snakemake rerun a job (its code and params triggers see neither).
-os.environ.update(RAE_BENCH_SETTINGS=json.dumps({
-    "data_root": config.get("data_root", "data"),
-    "cache_dir": config.get("cache_dir", "results/cache"),
-    "download": config.get("download", False),
-    "verify_checksums": config.get("verify_checksums", True),
-    "device": config.get("device", "auto"),
-    "checkpoint_every": config.get("checkpoint_every", 500),
-    "features": {k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size", "precision")},
-}))
-# The conda environment of all jobs (with --software-deployment-method conda) is the repository's
-# environment.yml, which pins the dependencies and installs this repository (pip -e, relative to it).
-ENV = "../../environment.yml"
+os.environ.update(
+    RAE_BENCH_SETTINGS=json.dumps(
+        {
+            "data_root": config.get("data_root", "data"),
+            "cache_dir": config.get("cache_dir", "results/cache"),
+            "download": config.get("download", False),
+            "verify_checksums": config.get("verify_checksums", True),
+            "device": config.get("device", "auto"),
+            "checkpoint_every": config.get("checkpoint_every", 500),
+            "features": {
+                k: v
+                for k, v in config.get("features", {}).items()
+                if k in ("inception_weights", "batch_size", "precision")
+            },
+        }
+    )
+)
+# The conda environment of all jobs (with --software-deployment-method conda): the repository's
+# environment.yml with this checkout's absolute path in place of its "-e ." (Snakemake copies an env file
+# into .snakemake/conda/, where "." is no longer this repository); see rae_bench/deploy.py.
+ENV = workflow_env_file(workflow.basedir, ".snakemake/rae_bench")
 
 
 def res(rule_name, key, default):
