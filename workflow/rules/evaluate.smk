@@ -18,25 +18,26 @@ rule evaluate:
             subcategory="{dataset}",
             labels={"model": "{model}", "sampler": "{sampler}", "seed": "{seed}"},
         ),
-    params:
-        sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
-        extractor=lambda w: extractor_for(config, w.dataset),
-        n=lambda w: n_samples_for(config, w.dataset),
-        classifier=lambda w: f"--classifier {classifier_path(w.dataset)}"
-        if extractor_for(config, w.dataset) == "classifier" else "",
-        out=lambda w, output: os.path.dirname(output.metrics),
-        precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
     log:
         "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.benchmark.tsv"
+    conda:
+        ENV
     threads: res("evaluate", "threads", 1)
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),
         runtime=res("evaluate", "runtime", 30),
         gpu=res("evaluate", "gpu", 0),
-    conda:
-        ENV
+    params:
+        sampler=lambda w: json.dumps(config.get("samplers", {}).get(w.sampler, {}), sort_keys=True),
+        extractor=lambda w: extractor_for(config, w.dataset),
+        n=lambda w: n_samples_for(config, w.dataset),
+        classifier=lambda w: (
+            f"--classifier {classifier_path(w.dataset)}" if extractor_for(config, w.dataset) == "classifier" else ""
+        ),
+        out=lambda w, output: os.path.dirname(output.metrics),
+        precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
     shell:
         "rae-bench evaluate --model-path {input.model} --sampler {wildcards.sampler} --sampler-params {params.sampler:q} "
         "--seed {wildcards.seed} --sampler-path {output.sampler} "

@@ -14,15 +14,15 @@ rule table:
         csv=report("tables/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
         tex="tables/{table}.tex",
         agreement="tables/{table}.agreement.csv",
+    log:
+        "logs/table_{table}.log",
     wildcard_constraints:
         table=r"[A-Za-z0-9_\-]+",  # not "table3.agreement": its .csv is the agreement output of table3
+    conda:
+        ENV
     params:
         spec=lambda w: json.dumps(table_spec(config, w.table), sort_keys=True),
         results=RESULTS,
-    log:
-        "logs/table_{table}.log",
-    conda:
-        ENV
     shell:
         "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results {params.results} "
         "--csv {output.csv} --tex {output.tex} --agreement {output.agreement} 2>&1 | tee {log}"
@@ -33,16 +33,17 @@ rule figure:
         figure_metrics,
     output:
         multiext("figures/{figure}", ".pdf", ".csv", ".tex"),
-        png=report("figures/{figure}.png", caption="../report/figure.rst", category="Figures",
-                   labels={"figure": "{figure}"}),
-    params:
-        spec=lambda w: json.dumps(figure_spec(config, w.figure), sort_keys=True),
-        results=RESULTS,
-        out=lambda w, output: os.path.splitext(output.png)[0],
+        png=report(
+            "figures/{figure}.png", caption="../report/figure.rst", category="Figures", labels={"figure": "{figure}"}
+        ),
     log:
         "logs/figure_{figure}.log",
     conda:
         ENV
+    params:
+        spec=lambda w: json.dumps(figure_spec(config, w.figure), sort_keys=True),
+        results=RESULTS,
+        out=lambda w, output: os.path.splitext(output.png)[0],
     shell:
         "rae-bench figure --name {wildcards.figure} --spec {params.spec:q} --results {params.results} "
         "--out {params.out} 2>&1 | tee {log}"

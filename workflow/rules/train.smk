@@ -8,19 +8,19 @@ rule train:
         model="results/{dataset}/{model}/seed{seed}/model.pt",
         log="results/{dataset}/{model}/seed{seed}/train_log.csv",
         config="results/{dataset}/{model}/seed{seed}/config.json",
-    params:
-        run=run_config,
-        out=lambda w, output: os.path.dirname(output.model),
     log:
         "results/{dataset}/{model}/seed{seed}/train.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/train.benchmark.tsv"
+    conda:
+        ENV
     threads: res("train", "threads", 1)
     resources:
         mem_mb=res("train", "mem_mb", 4000),
         runtime=res("train", "runtime", 60),
         gpu=res("train", "gpu", 0),
-    conda:
-        ENV
+    params:
+        run=run_config,
+        out=lambda w, output: os.path.dirname(output.model),
     shell:
         "rae-bench train --run-config {params.run:q} --threads {threads} --out {params.out} 2>&1 | tee {log}"
