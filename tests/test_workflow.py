@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,32 @@ def test_redrawing_tables_retrains_nothing(workdir):
     done = snakemake(workdir, "tables/table3.tex", "--forcerun", "table", "-n")
     assert done.returncode == 0, done.stderr[-2000:]
     assert job_counts(done.stdout) == {"table": 1}
+
+
+def checkout_files() -> list[str]:
+    """The files of this checkout as a clone has them: tracked, plus new ones that git does not ignore."""
+    done = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [f for f in done.stdout.split("\0") if f and (REPO / f).is_file()]
+
+
+@pytest.mark.slow
+def test_results_copied_to_another_checkout_rebuild_tables_without_retraining(workdir, tmp_path):
+    """results/ (and Snakemake's metadata) copied with their mtimes (cp -a, rsync -a, shutil.copytree) to a
+    checkout at another path: the table is planned, nothing else (no absolute path in any param or input)."""
+    other = tmp_path / "elsewhere" / "rae_bench"
+    for name in checkout_files():
+        (other / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, other / name)
+    shutil.copytree(workdir / "results", other / "results", dirs_exist_ok=True)  # copy2: mtimes kept
+    shutil.copytree(workdir / ".snakemake" / "metadata", other / ".snakemake" / "metadata")
+    shutil.copy2(workdir / "tiny.yaml", other / "tiny.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(other / "Snakefile"), "-d", str(other), "--cores", "2",
+           "tables/table3.tex", "-n", "--configfile", str(other / "tiny.yaml")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert job_counts(done.stdout) == {"table": 1}, done.stdout[-3000:]
 
 
 @pytest.mark.slow
