@@ -370,3 +370,17 @@ def test_dag_on_an_image_folder_builds_a_table(tmp_path):
     blob = torch.load(wd / "results" / "shapes" / "ae" / "seed0" / "model.pt", map_location="cpu", weights_only=True)
     assert list(blob["data_shape"]) == [1, 28, 28]
     assert list((wd / "results" / "cache" / "custom").glob("image_folder_*.npy"))  # the preprocessed splits
+
+
+def test_crop_and_resize_match_torchvision():
+    """The PIL-only transform gives torchvision's centre crop + antialiased bilinear resize, pixel for pixel."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    rng = np.random.default_rng(1)
+    for (h, w), size in (((45, 61), 32), ((64, 50), 28), ((20, 20), 64), ((89, 109), 64)):
+        img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        side = min(h, w)
+        ref = TF.resize(TF.center_crop(img, [side, side]), [size, size], interpolation=InterpolationMode.BILINEAR,
+                        antialias=True)
+        assert np.array_equal(to_square(img, size, 3), np.asarray(ref).transpose(2, 0, 1)), (h, w, size)
