@@ -127,9 +127,14 @@ def fill_parallel(out: np.ndarray, item: Callable[[int], np.ndarray]) -> np.ndar
             out[i] = item(i)
 
     chunks = [range(s, min(s + 64, count)) for s in range(0, count, 64)]
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
+    try:
         for _ in pool.map(work, chunks):  # re-raises the first worker error
             pass
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # a bad image stops the rest, not after decoding them all
+        raise
+    pool.shutdown(wait=True)
     return out
 
 
