@@ -345,6 +345,7 @@ def write_shapes(folder: Path, count: int, labels: bool = False, size: int = 32)
         img.save(target / f"{kind}{k:03d}.png")
 
 
+@pytest.mark.slow
 def test_dag_on_an_image_folder_builds_a_table(tmp_path):
     """Snakemake on tests/configs/tiny.yaml's settings with a 120-image folder (28 x 28 grey, raw features)."""
     write_shapes(tmp_path / "data" / "shapes", 120)
