@@ -472,7 +472,7 @@ def test_data_shape_without_loading():
     assert data_shape("cifar10") == (3, 32, 32)
     assert data_shape("celeba") == data_shape("celeba", {"holdout": 10}) == (3, 64, 64)
     assert data_shape("synthetic", {"n": 4, "d": 10}) == (10,)
-    assert SOURCES == ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic")
+    assert SOURCES == ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic", "image_folder", "npz")
 
 
 def test_data_source_from_config(monkeypatch):
