@@ -24,6 +24,7 @@ from .errors import DataError
 from .metrics.latent_stats import ACTIVE_THRESHOLD
 from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
 from .models import GenerativeAE
+from .report.grid import save_grid
 from .samplers import build_sampler, load_sampler, save_sampler
 from .train import load_model, pick_device, training_data
 
@@ -175,17 +176,12 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     latent_nac = nac(codes, active) if m_active >= 2 else math.nan
 
     out = Path(out_dir)
-    from torchvision.utils import save_image  # here: torchvision costs seconds to import, vector runs need none
-
     if not model.is_image:
         scatter_vectors(test, samples, out / "samples.png")
     else:
-        with atomic_path(out / "samples.png") as tmp:
-            save_image(to_float(samples[:grid]), tmp, nrow=int(grid**0.5))
-        with atomic_path(out / "reconstructions.png") as tmp:
-            k = min(grid // 2, len(test))
-            pairs = torch.stack([test[:k], recon[:k]], 1).flatten(0, 1)
-            save_image(to_float(pairs), tmp, nrow=int(grid**0.5))
+        save_grid(samples[:grid], out / "samples.png", nrow=int(grid**0.5))
+        k = min(grid // 2, len(test))
+        save_grid(torch.stack([test[:k], recon[:k]], 1).flatten(0, 1), out / "reconstructions.png", nrow=int(grid**0.5))
     metrics = {
         "dataset": run["dataset"], "model": run["run"], "model_class": run["model"], "sampler": smp.name,
         "seed": run["seed"], "latent_dim": run["latent_dim"], "arch": run["arch"],

@@ -43,6 +43,7 @@ from .errors import ConfigError, unknown_name
 PRESET_WIDTH = {"paper": 128, "small": 8, "tiny": 4}
 PRESET_MLP = {"paper": (512, 512, 512), "small": (128, 128), "tiny": (32,)}
 PRESETS = tuple(PRESET_WIDTH)
+IMAGE_SIZES = (28, 32, 64)  # square image sides the conv nets support (any channel count)
 
 
 def _check_preset(preset: str) -> None:
@@ -53,7 +54,7 @@ def _check_preset(preset: str) -> None:
 def _image_geometry(shape: Sequence[int]) -> tuple[int, int, int, int]:
     """(channels, padded size, kernel, padding) of the supported image shapes."""
     c, h, w = shape
-    if h != w or h not in (28, 32, 64):
+    if h != w or h not in IMAGE_SIZES:
         raise ConfigError(
             f"no conv net for images of shape {tuple(shape)}; supported: 1x28x28, 3x32x32, 3x64x64 (or vectors)")
     if h == 64:

@@ -104,7 +104,9 @@ def autocast_context(cfg: Mapping[str, Any], device: torch.device) -> contextlib
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-BN_RECALIBRATION_BATCHES = 100  # at most this many training batches re-estimate BatchNorm statistics
+# At most this many training batches re-estimate BatchNorm statistics. On the quick MNIST AE, 10 to 100
+# batches of 100 give test errors within 0.3 % of each other; 25 cost a quarter of the forward passes of 100.
+BN_RECALIBRATION_BATCHES = 25
 
 
 @torch.no_grad()

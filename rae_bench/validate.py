@@ -227,6 +227,7 @@ def check_config_params(cfg: Mapping[str, Any]) -> None:
         except (ValueError, TypeError, OverflowError) as exc:
             raise ConfigError(f"datasets.{ds}.options {short(probe['options'])} are invalid "
                               f"({type(exc).__name__}); fix them in the config") from None
+        check_extractor_labels(cfg, ds)
     datasets = list(cfg.get("datasets", {}))
     for run, used in _used_pairs(cfg).items():
         own = set(cfg["models"][run].get("datasets", {})) & set(datasets)
@@ -246,6 +247,19 @@ def check_config_params(cfg: Mapping[str, Any]) -> None:
             if errors:
                 raise errors[0]
     check_sampler_params(cfg.get("samplers", {}))
+
+
+def check_extractor_labels(cfg: Mapping[str, Any], ds: str) -> None:
+    """The ``classifier`` feature extractor is trained on class labels: refuse it for a dataset without them."""
+    from .config import extractor_for
+    from .data import has_labels
+
+    entry = cfg["datasets"][ds]
+    if extractor_for(cfg, ds) == "classifier" and not has_labels(entry["source"], entry.get("options")):
+        raise ConfigError(f"datasets.{ds}: feature extractor 'classifier' needs class labels, which this "
+                          f"{entry['source']} dataset has not; set `extractor: raw` (or `inception`, with its weights) "
+                          f"on datasets.{ds}, or give it labels (options.labels: true, with "
+                          f"{'one subfolder per class' if entry['source'] == 'image_folder' else 'a labels array'})")
 
 
 def check_sampler_params(samplers: Mapping[str, Any]) -> None:

@@ -97,6 +97,33 @@ def test_mnist_extracted_files_are_reused(shared_cache):
     assert extracted.stat().st_mtime_ns == stamp  # not extracted a second time
 
 
+def test_mnist_later_loads_need_no_torchvision(shared_cache):
+    """After the first read through torchvision, a process loads the parsed arrays without importing it
+    (torchvision pulls in torch._dynamo: seconds per job), and gets the same tensors."""
+    import subprocess
+    import sys
+
+    need(SHARED / "MNIST" / "raw")
+    src = DataSource(SHARED, shared_cache)
+    images, labels = load("mnist", "test", src), load_labels("mnist", "test", src)
+    code = ("import sys, torch; from rae_bench.data import DataSource, load, load_labels; "
+            f"src = DataSource({str(SHARED)!r}, {str(shared_cache)!r}); "
+            "x, y = load('mnist', 'test', src), load_labels('mnist', 'test', src); "
+            "assert 'torchvision' not in sys.modules, 'torchvision imported'; "
+            "print(int(x.sum()), int(y.sum()), tuple(x.shape))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(int(images.sum())), str(int(labels.sum())), "(10000,", "1,", "28,", "28)"]
+
+
+def test_mnist_file_list_is_torchvisions():
+    import torchvision.datasets as tvd
+
+    from rae_bench.data.mnist import RESOURCES
+
+    assert RESOURCES == {"MNIST": list(tvd.MNIST.resources), "FashionMNIST": list(tvd.FashionMNIST.resources)}
+
+
 def _copy_mnist(dst_root: Path, files: list[str]) -> Path:
     raw = dst_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -445,7 +472,7 @@ def test_data_shape_without_loading():
     assert data_shape("cifar10") == (3, 32, 32)
     assert data_shape("celeba") == data_shape("celeba", {"holdout": 10}) == (3, 64, 64)
     assert data_shape("synthetic", {"n": 4, "d": 10}) == (10,)
-    assert SOURCES == ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic")
+    assert SOURCES == ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic", "image_folder", "npz")
 
 
 def test_data_source_from_config(monkeypatch):

@@ -20,6 +20,7 @@ def _sets(n1: int = 150, n2: int = 120, d: int = 16, shift: float = 0.3, seed: i
 def test_matches_torch_fidelity():
     metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
     f1, f2 = _sets()
+    # (7, 50): the per-subset kernels; (5, 120): subsets summed from the whole sets' kernels (the cheaper one)
     for subsets, size, seed in ((7, 50, 3), (5, 120, 11)):
         ref = metric_kid.kid_features_to_metric(
             torch.from_numpy(f1), torch.from_numpy(f2), kid_subsets=subsets, kid_subset_size=size, rng_seed=seed,

@@ -83,3 +83,20 @@ def test_placeholder_row_shows_paper_value_only(tmp_path):
     spec = {**SPEC, "rows": [{"label": "MaskAAE", "paper": "MaskAAE"}]}
     df = collect("table3", spec, tmp_path)
     assert df["ours"].isna().all() and df.loc[df.dataset == "mnist", "paper"].tolist() == [8.46, 10.52]
+
+
+@pytest.mark.parametrize("channels,n", [(1, 64), (3, 10), (1, 3)])
+def test_sample_grid_is_pixel_identical_to_torchvisions(tmp_path, channels, n):
+    """Our PNG grid (no torchvision import in evaluation jobs) equals torchvision's save_image(make_grid)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    from rae_bench.report.grid import save_grid
+
+    x = torch.randint(0, 256, (n, channels, 12, 9), generator=torch.Generator().manual_seed(n), dtype=torch.uint8)
+    save_grid(x, tmp_path / "ours.png", nrow=8)
+    save_image(x.float() / 255, tmp_path / "theirs.png", nrow=8)
+    ours, theirs = (np.asarray(Image.open(tmp_path / f)) for f in ("ours.png", "theirs.png"))
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)

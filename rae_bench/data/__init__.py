@@ -1,4 +1,5 @@
-"""Datasets of the benchmark: MNIST, Fashion-MNIST, CIFAR-10, CelebA 64x64 and synthetic manifolds.
+"""Datasets of the benchmark: MNIST, Fashion-MNIST, CIFAR-10, CelebA 64x64, synthetic manifolds, and the
+user's own images (``image_folder``, ``npz``).
 
 Public API::
 
@@ -11,7 +12,7 @@ frees them); file caches (extracted MNIST, preprocessed CelebA) live in
 """
 from __future__ import annotations
 
-from .api import SOURCES, SPLITS, data_shape, load, load_labels
+from .api import SOURCES, SPLITS, data_shape, has_labels, load, load_labels
 from .convert import to_float
 from .memo import clear_cache
 from .source import DATA_ENV_VAR, DataSource
@@ -23,6 +24,7 @@ __all__ = [
     "SPLITS",
     "clear_cache",
     "data_shape",
+    "has_labels",
     "load",
     "load_labels",
     "to_float",

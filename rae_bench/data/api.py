@@ -11,7 +11,7 @@ from ..errors import unknown_name
 from .memo import memo
 from .source import DataSource
 
-SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic")
+SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "celeba", "synthetic", "image_folder", "npz")
 SPLITS: tuple[str, ...] = ("train", "test")
 
 # source -> reader module, imported on first use (a job that reads CelebA never imports the MNIST reader)
@@ -21,6 +21,8 @@ _READERS: dict[str, str] = {
     "cifar10": "cifar",
     "celeba": "celeba",
     "synthetic": "synthetic",
+    "image_folder": "image_folder",  # the user's own data
+    "npz": "npz",
 }
 
 
@@ -39,7 +41,7 @@ def load(source: str, split: str, src: DataSource, options: Mapping[str, Any] | 
     """The whole split, cached in memory (treat the tensor as read only).
 
     Images: uint8 N x C x H x W (mnist/fashion_mnist 1x28x28, cifar10 3x32x32,
-    celeba 3x64x64); synthetic: float32 N x d.  Convert batches with ``to_float``.
+    celeba 3x64x64, image_folder/npz C x size x size); synthetic: float32 N x d.  Convert batches with ``to_float``.
     """
     reader = _reader(source)
     _check_split(split)
@@ -48,9 +50,10 @@ def load(source: str, split: str, src: DataSource, options: Mapping[str, Any] | 
 
 
 def load_labels(source: str, split: str, src: DataSource, options: Mapping[str, Any] | None = None) -> torch.Tensor:
-    """int64 N class ids (mnist, fashion_mnist, cifar10); float32 N x 40 in {0, 1} (celeba attributes).
+    """int64 N class ids (mnist, fashion_mnist, cifar10, image_folder/npz with ``labels: true``);
+    float32 N x 40 in {0, 1} (celeba attributes).
 
-    synthetic has no labels: ConfigError.
+    synthetic, and image_folder/npz without ``labels: true``, have no labels: ConfigError.
     """
     reader = _reader(source)
     _check_split(split)
@@ -62,3 +65,12 @@ def data_shape(source: str, options: Mapping[str, Any] | None = None) -> tuple[i
     """Shape of one example, without loading anything: (1,28,28), (3,32,32), (3,64,64) or (d,)."""
     reader = _reader(source)
     return tuple(reader.shape(reader.options(source, options)))
+
+
+def has_labels(source: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``load_labels`` can work for these options, judged without reading any file."""
+    reader = _reader(source)
+    if source == "synthetic":
+        return False
+    check = getattr(reader, "has_labels", None)
+    return True if check is None else bool(check(reader.options(source, options)))

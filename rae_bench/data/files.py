@@ -4,6 +4,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "md5", chunk: int = 1 << 20) -> str:
@@ -41,3 +45,25 @@ def stage_copy(source: Path, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+
+
+def cached_npy(path: Path, shape: tuple[int, ...], build: Callable[[], "np.ndarray"]) -> "np.ndarray":
+    """The uint8 array stored at ``path`` if it has ``shape``; else ``build()`` it and save it there atomically.
+
+    A damaged or mismatching cache file is rebuilt.
+    """
+    import numpy as np
+
+    from ..atomic import atomic_path
+
+    if path.is_file():
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            arr = None
+        if arr is not None and arr.dtype == np.uint8 and arr.shape == shape:
+            return arr
+    arr = build()
+    with atomic_path(path) as tmp:
+        np.save(tmp, arr)
+    return arr

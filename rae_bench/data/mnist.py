@@ -8,7 +8,10 @@ which checks each ``.gz`` against torchvision's md5 and extracts it without
 any network access; the extracted files are then moved (``os.replace``, so
 atomically) to ``src.cache/<ClassName>/raw/`` together with a stamp
 (``source.json``) recording the md5/size of the ``.gz`` they came from.
-Later loads reuse the extracted files while the stamp still matches.
+Later loads reuse the extracted files while the stamp still matches, and
+read the arrays torchvision parsed from them, saved once as
+``<split>.parsed.pt`` beside them: a job then neither imports torchvision
+(seconds per job, as it pulls in torch._dynamo) nor re-parses the idx files.
 
 Missing ``.gz`` files are looked for in ``src.root/<ClassName>/raw/`` and
 then in ``src.cache/<ClassName>/raw/`` (where an earlier download leaves
@@ -27,7 +30,7 @@ from urllib.error import URLError
 
 import torch
 
-from ..atomic import write_text
+from ..atomic import torch_save, write_text
 from ..errors import DataError
 from .files import file_digest, one_line, stage_copy, stage_link
 from .memo import memo
@@ -38,6 +41,22 @@ SHAPE = (1, 28, 28)
 STAMP = "source.json"
 
 CLASS_NAMES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+# torchvision's (file, md5) lists of MNIST.resources / FashionMNIST.resources, so that checking the files
+# needs no torchvision import (a test compares them with torchvision's)
+RESOURCES: dict[str, list[tuple[str, str]]] = {
+    "MNIST": [
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ],
+    "FashionMNIST": [
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ],
+}
 
 
 def _tvd():
@@ -55,23 +74,34 @@ def shape(opts: tuple) -> tuple[int, ...]:
 
 def images(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tensor:
     """uint8 N x 1 x 28 x 28."""
-    return _dataset(source, split, src).data.unsqueeze(1)
+    return _dataset(source, split, src)[0].unsqueeze(1)
 
 
 def labels(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tensor:
     """int64 N class ids 0..9."""
-    return _dataset(source, split, src).targets.long()
+    return _dataset(source, split, src)[1].long()
 
 
-def _dataset(source: str, split: str, src: DataSource) -> tvd.MNIST:
-    return memo(("mnist-dataset", source, split, src), lambda: _read(getattr(_tvd(), CLASS_NAMES[source]), split == "train", src))
+def _dataset(source: str, split: str, src: DataSource) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 N x 28 x 28 images, N labels) of one split."""
+    return memo(("mnist-dataset", source, split, src), lambda: _read(CLASS_NAMES[source], split == "train", src))
 
 
-def _read(cls: type[tvd.MNIST], train: bool, src: DataSource) -> tvd.MNIST:
-    name = cls.__name__
+def _parsed_path(cache_raw: Path, train: bool) -> Path:
+    return cache_raw / f"{'train' if train else 'test'}.parsed.pt"
+
+
+def _arrays(dataset: tvd.MNIST, cache_raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The parsed arrays of a torchvision dataset, saved for later loads (atomically: jobs run side by side)."""
+    arrays = (dataset.data.contiguous(), dataset.targets.contiguous())
+    torch_save({"data": arrays[0], "targets": arrays[1]}, _parsed_path(cache_raw, train))
+    return arrays
+
+
+def _read(name: str, train: bool, src: DataSource) -> tuple[torch.Tensor, torch.Tensor]:
     root_raw = src.root / name / "raw"
     cache_raw = src.cache / name / "raw"
-    resources = [(fname, md5) for fname, md5 in cls.resources]
+    resources = RESOURCES[name]
 
     # Where each .gz is: the data root first, then an earlier download in the cache.
     found: dict[str, Path] = {}
@@ -105,11 +135,17 @@ def _read(cls: type[tvd.MNIST], train: bool, src: DataSource) -> tvd.MNIST:
         stamp[fname] = entry
 
     if not missing and _stamp_matches(cache_raw, stamp, src.verify, resources):
+        try:  # the arrays parsed from these very files (written after the stamp, removed before re-extracting)
+            parsed = torch.load(_parsed_path(cache_raw, train), weights_only=True)
+            return parsed["data"], parsed["targets"]
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError, ValueError):
+            pass
         try:
-            return cls(root=str(src.cache), train=train, download=False)
+            cls = getattr(_tvd(), name)
+            return _arrays(cls(root=str(src.cache), train=train, download=False), cache_raw, train)
         except _READ_ERRORS:
             pass  # extracted files unusable: rebuild them below
-    return _extract(cls, train, src, found, missing, stamp)
+    return _arrays(_extract(getattr(_tvd(), name), train, src, found, missing, stamp), cache_raw, train)
 
 
 def _check_idx_headers(name: str, tmp_raw: Path, found: dict[str, Path]) -> None:
@@ -176,6 +212,8 @@ def _extract(cls: type[tvd.MNIST], train: bool, src: DataSource, found: dict[str
         # Move the results into the cache: extracted idx files, and any .gz that was downloaded.
         cache_raw.mkdir(parents=True, exist_ok=True)
         (cache_raw / STAMP).unlink(missing_ok=True)
+        for split_train in (True, False):
+            _parsed_path(cache_raw, split_train).unlink(missing_ok=True)
         for fname, md5 in cls.resources:
             os.replace(tmp_raw / os.path.splitext(fname)[0], cache_raw / os.path.splitext(fname)[0])
             if fname in missing:

@@ -63,10 +63,36 @@ def kid(features_1: Any, features_2: Any, subsets: int = KID_SUBSETS, subset_siz
     if m < 2:
         raise ValueError(f"KID needs at least 2 feature vectors per side, got {f1.shape[0]} and {f2.shape[0]}")
     rng = np.random.RandomState(int(seed))  # torch-fidelity's generator and order of draws
-    mmds = np.empty(int(subsets))
-    for i in range(int(subsets)):
-        x = f1[rng.choice(f1.shape[0], m, replace=False)]
-        y = f2[rng.choice(f2.shape[0], m, replace=False)]
-        mmds[i] = mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(x, y), polynomial_kernel(y, y))
+    picks = [(rng.choice(f1.shape[0], m, replace=False), rng.choice(f2.shape[0], m, replace=False))
+             for _ in range(int(subsets))]
+    n1, n2 = f1.shape[0], f2.shape[0]
+    if n1 * n1 + n2 * n2 + n1 * n2 <= 3 * len(picks) * m * m:  # whole kernels are cheaper than the subsets'
+        mmds = _subset_mmds_from_full_kernels(f1, f2, picks, m)
+    else:
+        mmds = np.array([mmd2_unbiased(polynomial_kernel(f1[i], f1[i]), polynomial_kernel(f1[i], f2[j]),
+                                       polynomial_kernel(f2[j], f2[j])) for i, j in picks])
     return {"kid": float(mmds.mean()), "kid_std": float(mmds.std()), "kid_subsets": int(subsets),
             "kid_subset_size": m}
+
+
+def _subset_mmds_from_full_kernels(f1: np.ndarray, f2: np.ndarray, picks: list[tuple[np.ndarray, np.ndarray]],
+                                   m: int) -> np.ndarray:
+    """Every subset's unbiased MMD^2 from the kernels of the whole sets, computed once.
+
+    A subset's block sum of K is a'Ka for its 0/1 indicator vector a, so all subsets' sums are the row
+    sums of (A K) * A for the S x N indicator matrix A: the kernel is evaluated N^2 times instead of
+    S m^2 times (25x fewer for 2,000 features, 100 subsets of 1,000). Same values up to summation order.
+    """
+    a = np.zeros((len(picks), f1.shape[0]))
+    b = np.zeros((len(picks), f2.shape[0]))
+    for s, (i, j) in enumerate(picks):
+        a[s, i] = 1.0
+        b[s, j] = 1.0
+    k11 = polynomial_kernel(f1, f1)
+    within = ((a @ k11) * a).sum(1) - a @ np.diag(k11)
+    del k11
+    k22 = polynomial_kernel(f2, f2)
+    within += ((b @ k22) * b).sum(1) - b @ np.diag(k22)
+    del k22
+    across = ((a @ polynomial_kernel(f1, f2)) * b).sum(1)
+    return within / (m * (m - 1)) - 2.0 * across / (m * m)

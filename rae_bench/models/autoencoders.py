@@ -79,11 +79,13 @@ class RAEL2(GenerativeAE):
 class _CodePenaltyAE(GenerativeAE):
     """Reconstruction + beta/2 ||z||^2, the part every RAE shares."""
 
-    def rae_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def rae_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The codes z = E(x), the decoder's output D(z) (before the output sigmoid) and the loss terms."""
         z = self.encoder(x)
-        rec = self.squared_error(x, self.decoder(z))
+        logits = self.decoder(z)
+        rec = self.squared_error(x, logits)
         code = 0.5 * z.pow(2).sum(1).mean()
-        return z, {"loss": rec + float(self.params["beta"]) * code, "rec": rec, "code_norm": code}
+        return z, logits, {"loss": rec + float(self.params["beta"]) * code, "rec": rec, "code_norm": code}
 
 
 GP_ESTIMATORS = ("frobenius", "authors")
@@ -127,15 +129,19 @@ class RAEGP(_CodePenaltyAE):
         if int(self.params["gp_projections"]) < 1:
             raise ConfigError(f"rae_gp gp_projections must be >= 1, got {self.params['gp_projections']}")
 
-    def gradient_penalty(self, z: torch.Tensor, projections: torch.Tensor | None = None) -> torch.Tensor:
+    def gradient_penalty(self, z: torch.Tensor, projections: torch.Tensor | None = None,
+                         out: torch.Tensor | None = None) -> torch.Tensor:
         """L_GP at codes ``z`` (B x m), differentiable (create_graph=True).
 
-        ``projections`` (k x B x data shape) fixes the Hutchinson vectors (tests
-        use it); by default ``gp_projections`` Rademacher vectors are drawn.
+        ``out`` is ``decode(z)`` when the caller already has it in the graph (the training loss: the
+        reconstruction's decoder pass serves the penalty too, as ``y_pred`` does in the authors' code),
+        else the decoder runs here. ``projections`` (k x B x data shape) fixes the Hutchinson vectors
+        (tests use it); by default ``gp_projections`` Rademacher vectors are drawn.
         """
-        if not z.requires_grad:
-            z = z.detach().requires_grad_(True)
-        out = self.decode(z)
+        if out is None or not z.requires_grad:
+            if not z.requires_grad:
+                z = z.detach().requires_grad_(True)
+            out = self.decode(z)
         if self.params["gp_estimator"] == "authors":
             (g,) = torch.autograd.grad(out.pow(2).sum(), z, create_graph=True, allow_unused=True)
             return z.new_zeros(()) if g is None else g.pow(2).mean()
@@ -150,8 +156,8 @@ class RAEGP(_CodePenaltyAE):
         return total / (len(projections) * z.shape[0])
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z, terms = self.rae_terms(x)
-        gp = self.gradient_penalty(z)
+        z, logits, terms = self.rae_terms(x)
+        gp = self.gradient_penalty(z, out=torch.sigmoid(logits) if self.is_image else logits)
         terms["loss"] = terms["loss"] + float(self.params["gp_weight"]) * gp
         terms["grad_pen"] = gp
         return terms
@@ -213,4 +219,4 @@ class RAESN(_CodePenaltyAE):
             self.sn_layers += apply_spectral_norm(self.encoder, iters)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.rae_terms(x)[1]
+        return self.rae_terms(x)[2]
