@@ -191,6 +191,9 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         "active_dims": m_active,
         "nac": latent_nac if math.isfinite(latent_nac) else None,
     }
+    warmup = model.unfinished_warmup()
+    if warmup:
+        metrics["unfinished_warmup"] = warmup
     if extractor_quality and "accuracy" in extractor_quality:
         metrics["extractor_accuracy"] = float(extractor_quality["accuracy"])
         if extractor_quality.get("baseline") is not None:

@@ -141,3 +141,16 @@ def test_bad_parameters_are_clear():
     assert isinstance(opts["mask"], torch.optim.RMSprop) and set(opts) == {"ae", "critic", "generator", "mask"}
     terms = model.train_step(torch.rand(8, 1, 28, 28), opts)
     assert all(v == v for v in terms.values())
+
+
+def test_an_unpolarised_mask_is_reported_until_the_weight_reaches_its_cap():
+    """A run stopped before the polarising weight reached its cap says so (evaluation -> table caption),
+    with the share of mask values already near 0 or 1; at the cap it reports nothing."""
+    model = make(latent=4, poly_every=1, poly_weight_init=1.0, poly_weight_max=8.0)
+    with torch.no_grad():
+        model.alpha.copy_(torch.tensor([0.0, 0.5, 1.0, 3.0]))
+    binary = int(((model.mask < 0.05) | (model.mask > 0.95)).sum())
+    note = model.unfinished_warmup()
+    assert note is not None and "reached 1 of its cap 8" in note and f"({binary / 4:.0%} of mask values" in note
+    model.step.fill_(3)  # 1 * 2**3 = the cap
+    assert model.poly_weight() == 8.0 and model.unfinished_warmup() is None

@@ -100,3 +100,15 @@ def test_sample_grid_is_pixel_identical_to_torchvisions(tmp_path, channels, n):
     save_image(x.float() / 255, tmp_path / "theirs.png", nrow=8)
     ours, theirs = (np.asarray(Image.open(tmp_path / f)) for f in ("ours.png", "theirs.png"))
     assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+
+
+def test_cells_from_runs_short_of_their_warmup_say_so_in_the_caption(tmp_path):
+    put(tmp_path, "mnist", "rae_l2", 0, "gmm", 1.0, 3.0)
+    path = tmp_path / "mnist" / "rae_l2" / "seed0" / "gmm" / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "unfinished_warmup": "mask not polarised (50% binary)"}))
+    df = collect("table3", SPEC, tmp_path)
+    assert set(df[df.model == "rae_l2"].query("dataset == 'mnist'")["unfinished_warmup"]) == {"mask not polarised (50% binary)"}
+    caption = next(line for line in to_latex("table3", df).splitlines() if line.startswith(r"\caption"))
+    assert r"Not past warm-up: RAE + GMM (L2) (MNIST): mask not polarised (50\% binary)." in caption
+    put(tmp_path / "other", "mnist", "rae_l2", 0, "gmm", 1.0, 3.0)
+    assert "warm-up" not in to_latex("table3", collect("table3", SPEC, tmp_path / "other"))

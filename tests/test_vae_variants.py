@@ -173,6 +173,11 @@ def test_beta_and_kl_warmup_weight_the_kl_term():
     other = make("vae", likelihood="gaussian", beta=4.0, kl_warmup_steps=4)
     other.load_state_dict(torch.load(buf, weights_only=True))
     assert other.kl_weight() == 4.0
+    assert other.unfinished_warmup() is None  # 6 steps past a 4-step warm-up
+    short = make("vae", likelihood="gaussian", kl_warmup_steps=10)
+    short.train_step(x, short.optimizers({"lr": 1e-3}))
+    assert short.unfinished_warmup() == "KL warm-up stopped at step 1 of 10"  # what a table caption then says
+    assert make("vae", likelihood="gaussian").unfinished_warmup() is None
     # and the loss is nll + weight * kl
     torch.manual_seed(5)
     terms = make("vae", likelihood="gaussian", beta=2.5).loss(x)

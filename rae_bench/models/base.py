@@ -91,6 +91,11 @@ class GenerativeAE(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def unfinished_warmup(self) -> str | None:
+        """The warm-up or schedule this trained model has not completed, as a short phrase; None when none.
+        Evaluation records it in metrics.json and table captions print it: a row trained too briefly says so."""
+        return None
+
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes from the model's own prior, N(0, I) unless overridden."""
         device = next(self.parameters()).device

@@ -145,6 +145,16 @@ class MaskAAE(GenerativeAE):
             return cap  # (and no float overflow for large k)
         return min(cap, self.poly_init * growth**k)
 
+    def unfinished_warmup(self) -> str | None:
+        """The polarising weight short of its cap: the mask has not been driven to 0/1 yet."""
+        cap, weight = float(self.params["poly_weight_max"]), self.poly_weight()
+        if weight >= cap:
+            return None
+        mask = self.mask.detach()
+        binary = float(((mask < 0.05) | (mask > 0.95)).float().mean())
+        return (f"mask not polarised: its polarising weight reached {weight:.3g} of its cap {cap:g} "
+                f"({binary:.0%} of mask values within 0.05 of 0 or 1)")
+
     # -- the interface -------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.mask * self.encoder(x)

@@ -161,6 +161,12 @@ class VAE(GenerativeAE):
         warmup = int(self.params["kl_warmup_steps"])
         return beta if warmup == 0 else beta * min(1.0, float(self.kl_step) / warmup)
 
+    def unfinished_warmup(self) -> str | None:
+        warmup = int(self.params["kl_warmup_steps"])
+        if warmup and int(self.kl_step) < warmup:
+            return f"KL warm-up stopped at step {int(self.kl_step)} of {warmup}"
+        return None
+
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z, kl = self.sample_latent(x)
         nll = self.nll(x, self.decoder(z))

@@ -41,7 +41,7 @@ TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table4": "FlexAE (Mondal et al., UAI 2021), Table 4 (precision/recall of Sajjadi et al. 2018, max F_1/8 / max F_8)",
                 "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
-           "extractor", "n_samples", "extractor_accuracy", "extractor_baseline"]
+           "extractor", "n_samples", "extractor_accuracy", "extractor_baseline", "unfinished_warmup"]
 
 
 def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampler: str) -> Path:
@@ -94,6 +94,8 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                     "n_samples": runs[0]["n_samples"] if runs else spec.get("n_samples", {}).get(ds),
                     "extractor_accuracy": runs[0].get("extractor_accuracy") if runs else None,
                     "extractor_baseline": runs[0].get("extractor_baseline") if runs else None,
+                    # a run that stopped before a warm-up or schedule finished (any seed's): the caption says so
+                    "unfinished_warmup": next((r["unfinished_warmup"] for r in runs if r.get("unfinished_warmup")), None),
                 })
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
@@ -121,6 +123,16 @@ def _quality(r: Any) -> str:
     return f" ({100 * acc:.1f}% test accuracy{baseline})"
 
 
+def _warmup_notes(df: pd.DataFrame) -> str:
+    """'Not past warm-up: MaskAAE (MNIST): <what>. ...' for cells from runs that stopped before a warm-up or
+    schedule finished (models report it: ``GenerativeAE.unfinished_warmup``), else ''."""
+    if "unfinished_warmup" not in df:
+        return ""
+    cells = df[df["unfinished_warmup"].notna()].drop_duplicates(["row", "dataset"])
+    notes = [f"{r.row} ({DATASET_HEAD.get(r.dataset, r.dataset)}): {r.unfinished_warmup}." for r in cells.itertuples()]
+    return ("Not past warm-up: " + " ".join(notes)) if notes else ""
+
+
 def _caption(name: str, df: pd.DataFrame) -> str:
     """The caption as LaTeX: the setup, then how well our ordering agrees with the paper's."""
     from .agreement import table_caption  # agreement builds on this module's constants
@@ -135,7 +147,7 @@ def _caption(name: str, df: pd.DataFrame) -> str:
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
     text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else ""))
-    return " ".join(t for t in (text.rstrip(), table_caption(name, df)) if t)
+    return " ".join(t for t in (text.rstrip(), _latex_escape(_warmup_notes(df)), table_caption(name, df)) if t)
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:
