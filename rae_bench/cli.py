@@ -1,6 +1,7 @@
 """``rae-bench``: the commands the Snakemake rules call, usable by hand.
 
-    rae-bench train --dataset mnist --model rae_l2 --out results/mnist/rae_l2/seed0
+    rae-bench train --dataset mnist --model rae_l2 --out results/mnist/rae_l2/seed0 [--tensorboard]
+    rae-bench curves --log results/mnist/rae_l2/seed0/train_log.csv --out results/mnist/rae_l2/seed0/losses.png
     rae-bench train-classifier --dataset mnist --out results/mnist/features/classifier/classifier.pt
     rae-bench reference-stats --dataset mnist --extractor classifier --n 2000 --out ...npz
     rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
@@ -106,9 +107,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_run(run, "--run-config" if args.run_config is not None else f"run {args.model} on {args.dataset}",
               "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
     every = args.checkpoint_every or int(cfg.get("checkpoint_every", 500))
+    tensorboard = bool(cfg.get("tensorboard", False)) if args.tensorboard is None else args.tensorboard
     result = train(run, args.out, _source(args, cfg), device=_device(args, cfg), threads=args.threads,
-                   progress=not args.quiet, checkpoint_every=every)
+                   progress=not args.quiet, checkpoint_every=every, tensorboard=tensorboard)
+    from .report.curves import plot_losses
+
+    out = Path(args.out)  # the loss curves of the Snakemake report, beside the log
+    plot_losses(out / "train_log.csv", out / "losses.png", f"{run['dataset']} / {run['run']} / seed {run['seed']}")
     print(json.dumps(result))
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    from .report.curves import plot_losses
+
+    print(plot_losses(args.log, args.out, args.title))
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -288,8 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-config", help="resolved run config as JSON (what the workflow passes)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
+                   help="TensorBoard events in OUT/tb/ (default: tensorboard in the config, else off)")
     p.add_argument("--out", required=True, help="run folder, e.g. results/mnist/rae_l2/seed0")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("curves", help="draw a run's loss curves from its train_log.csv as a PNG")
+    p.add_argument("--log", required=True, help="a run's train_log.csv")
+    p.add_argument("--title", help="figure title (default: none)")
+    p.add_argument("--out", required=True, help="PNG path, e.g. results/mnist/rae_l2/seed0/losses.png")
+    p.set_defaults(func=cmd_curves)
 
     p = sub.add_parser("train-classifier", help="train the feature classifier of a dataset")
     _add_common(p)
