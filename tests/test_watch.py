@@ -86,24 +86,31 @@ def test_a_fresh_start_clears_events_of_another_config(tmp_path, mnist_source):
     assert len(list((tmp_path / "r" / "tb").glob("events.out.tfevents.*"))) == 1
 
 
+RUN = "results/synth/ae/seed3"
+
+
 def cli_train(tmp_path: Path, *extra: str) -> list[str]:
     run = tiny_run("ae", epochs=1)
     return ["train", "--run-config", json.dumps(run), "--data-root", str(tmp_path / "data"),
-            "--cache-dir", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "run"), *extra]
+            "--cache-dir", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / RUN), *extra]
 
 
 def test_train_command_draws_loss_curves_and_follows_the_tensorboard_setting(tmp_path, capsys):
     pytest.importorskip("tensorboard")
     assert main(cli_train(tmp_path, "--settings", json.dumps({"tensorboard": True}))) == 0
-    run = tmp_path / "run"
+    run = tmp_path / RUN
     with Image.open(run / "losses.png") as png:
         assert png.format == "PNG" and png.width > 300 and png.height > 150
     acc = events(run / "tb")  # vector data: losses and learning rate, no image grid
     assert "train/loss" in acc.Tags()["scalars"] and acc.Tags()["images"] == []
-    # by hand, for a run trained before the figure existed
+    # by hand, for runs trained before the train job drew it: one, or every one that lacks it
     assert main(["curves", "--log", str(run / "train_log.csv"), "--title", "synth / ae", "--out",
                  str(tmp_path / "again.png")]) == 0
     assert Image.open(tmp_path / "again.png").size == Image.open(run / "losses.png").size
+    (run / "losses.png").unlink()
+    capsys.readouterr()
+    assert main(["curves", "--results", str(tmp_path / "results")]) == 0
+    assert capsys.readouterr().out.split() == [str(run / "losses.png")] and (run / "losses.png").exists()
 
 
 def test_without_the_package_asking_for_events_is_one_line(tmp_path, capsys, monkeypatch):
@@ -111,7 +118,7 @@ def test_without_the_package_asking_for_events_is_one_line(tmp_path, capsys, mon
     assert main(cli_train(tmp_path, "--tensorboard")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install -e '.[tensorboard]'" in err, err
-    assert not (tmp_path / "run" / "model.pt").exists()
+    assert not (tmp_path / RUN / "model.pt").exists()
     assert main(cli_train(tmp_path, "--no-tensorboard")) == 0  # the default needs no package
 
 
@@ -121,3 +128,17 @@ def test_curves_of_a_missing_or_corrupt_log_are_one_line(tmp_path, capsys):
     assert main(["curves", "--log", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x.png")]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and "not found" in lines[0] and "unreadable" in lines[1], lines
+
+
+def test_table_page_pivots_ours_beside_the_paper():
+    import pandas as pd
+
+    from rae_bench.report.html import table_html
+
+    df = pd.DataFrame([{"row": "RAE <L2>", "dataset": "mnist", "metric": "fid_gen", "ours": 7.5, "paper": 7.3},
+                       {"row": "RAE <L2>", "dataset": "mnist", "metric": "fid_rec", "ours": 2.0, "paper": None},
+                       {"row": "AE", "dataset": "mnist", "metric": "fid_gen", "ours": float("nan"), "paper": None}])
+    page = table_html("table3", df)
+    assert "<th>mnist fid_gen</th><th>mnist fid_rec</th>" in page
+    assert '<td>RAE &lt;L2&gt;</td><td>7.50 <span class="paper">(7.30)</span></td><td>2.00</td>' in page
+    assert "<td>AE</td><td>–</td><td></td>" in page  # no value yet; no such cell

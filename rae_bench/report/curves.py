@@ -3,7 +3,8 @@
 One small panel per logged loss (their scales differ: a reconstruction error beside an MMD or a critic's
 loss), the raw per-step values faint and a running mean over them, and the learning rates in a last panel.
 The train job draws it (``losses.png`` beside the log, a figure of the Snakemake report); for an existing run
-``rae-bench curves --log RUN/train_log.csv --out RUN/losses.png``.
+``rae-bench curves --log RUN/train_log.csv --out RUN/losses.png``, or for all of them
+``rae-bench curves --results results``.
 """
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ from ..errors import CheckpointError
 
 NOT_PLOTTED = ("step", "epoch")
 COLUMNS = 3
+
+
+def missing_curves(results: str | os.PathLike[str]) -> list[tuple[Path, Path, str]]:
+    """(log, losses.png, title) of every finished run folder under ``results`` whose losses.png is missing."""
+    found = []
+    for log in sorted(Path(results).glob("*/*/seed*/train_log.csv")):
+        run = log.parent
+        if not (run / "losses.png").exists():
+            found.append((log, run / "losses.png", f"{run.parents[1].name} / {run.parent.name} / {run.name.replace('seed', 'seed ')}"))
+    return found
 
 
 def read_log(path: Path) -> dict[str, np.ndarray]:
