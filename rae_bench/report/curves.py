@@ -62,10 +62,7 @@ def running_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 def plot_losses(log_path: str | os.PathLike[str], out_path: str | os.PathLike[str], title: str | None = None) -> Path:
     """Draw ``log_path``'s losses (and learning rates) into ``out_path`` (PNG, written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, and a quicker import in each train job
 
     log = read_log(Path(log_path))
     steps = log["step"]
@@ -74,7 +71,8 @@ def plot_losses(log_path: str | os.PathLike[str], out_path: str | os.PathLike[st
     panels = len(losses) + (1 if lrs else 0)
     rows = max(1, math.ceil(panels / COLUMNS))
     cols = min(COLUMNS, max(panels, 1))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(3.6 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     window = max(1, len(steps) // 50)
     for ax, name in zip(axes.flat, losses):
         values = log[name]
@@ -101,5 +99,4 @@ def plot_losses(log_path: str | os.PathLike[str], out_path: str | os.PathLike[st
     out = Path(out_path)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
     return out
