@@ -1,6 +1,8 @@
 """``rae-bench``: the commands the Snakemake rules call, usable by hand.
 
-    rae-bench train --dataset mnist --model rae_l2 --out results/mnist/rae_l2/seed0
+    rae-bench train --dataset mnist --model rae_l2 --out results/mnist/rae_l2/seed0 [--tensorboard]
+    rae-bench curves --log results/mnist/rae_l2/seed0/train_log.csv --out results/mnist/rae_l2/seed0/losses.png
+    rae-bench curves --results results     # losses.png of every run folder that lacks one
     rae-bench train-classifier --dataset mnist --out results/mnist/features/classifier/classifier.pt
     rae-bench reference-stats --dataset mnist --extractor classifier --n 2000 --out ...npz
     rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
@@ -106,9 +108,26 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_run(run, "--run-config" if args.run_config is not None else f"run {args.model} on {args.dataset}",
               "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
     every = args.checkpoint_every or int(cfg.get("checkpoint_every", 500))
+    tensorboard = bool(cfg.get("tensorboard", False)) if args.tensorboard is None else args.tensorboard
     result = train(run, args.out, _source(args, cfg), device=_device(args, cfg), threads=args.threads,
-                   progress=not args.quiet, checkpoint_every=every)
+                   progress=not args.quiet, checkpoint_every=every, tensorboard=tensorboard)
+    from .report.curves import plot_losses
+
+    out = Path(args.out)  # the loss curves of the Snakemake report, beside the log
+    plot_losses(out / "train_log.csv", out / "losses.png", f"{run['dataset']} / {run['run']} / seed {run['seed']}")
     print(json.dumps(result))
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    from .report.curves import missing_curves, plot_losses
+
+    if args.results:  # run folders trained before the train job drew losses.png (the report needs it)
+        for log, out, title in missing_curves(args.results):
+            print(plot_losses(log, out, title))
+    elif args.log and args.out:
+        print(plot_losses(args.log, args.out, args.title))
+    else:
+        raise ConfigError("curves needs --log and --out, or --results")
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -253,6 +272,10 @@ def cmd_table(args: argparse.Namespace) -> None:
         agree = agreement(args.name, df, spec.get("paper_columns"))
     agreement_path = args.agreement or args.csv.removesuffix(".csv") + ".agreement.csv"
     write_agreement(agreement_path, agree)
+    if args.html:
+        from .report.html import table_html
+
+        write_text(args.html, table_html(args.name, df))  # the report's view of the table
     print(f"wrote {args.csv}, {args.tex} and {agreement_path} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
     print(summary(agree))
 
@@ -288,8 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-config", help="resolved run config as JSON (what the workflow passes)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
+                   help="TensorBoard events in OUT/tb/ (default: tensorboard in the config, else off)")
     p.add_argument("--out", required=True, help="run folder, e.g. results/mnist/rae_l2/seed0")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("curves", help="draw a run's loss curves from its train_log.csv as a PNG")
+    p.add_argument("--log", help="a run's train_log.csv")
+    p.add_argument("--title", help="figure title (default: none)")
+    p.add_argument("--out", help="PNG path, e.g. results/mnist/rae_l2/seed0/losses.png")
+    p.add_argument("--results", help="instead: draw losses.png in every run folder under this folder that lacks it")
+    p.set_defaults(func=cmd_curves)
 
     p = sub.add_parser("train-classifier", help="train the feature classifier of a dataset")
     _add_common(p)
@@ -379,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tex", required=True)
     p.add_argument("--agreement", metavar="PATH",
                    help="agreement with the paper per column as CSV (default: the --csv path, .agreement.csv)")
+    p.add_argument("--html", metavar="PATH", help="also the table as an HTML page (ours and the paper's values)")
     p.set_defaults(func=cmd_table)
     return parser
 

@@ -32,7 +32,7 @@ INPUT_FILES: dict[str, tuple[str, str]] = {
 }
 INPUT_EITHER = {"a": "input A", "b": "input B"}  # a file or a folder
 DIR_OUTPUTS = {("train", "out"), ("evaluate", "out_dir"), ("sample", "out")}  # folders (sample: or .npz)
-FILE_OUTPUTS = ("out", "csv", "tex", "agreement", "json")
+FILE_OUTPUTS = ("out", "csv", "tex", "agreement", "json", "html")
 NAMES = {"dataset": "dataset", "model": "model", "sampler": "sampler", "name": "table or figure"}
 DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 

@@ -10,6 +10,7 @@ Files in the run folder:
   checkpoint.pt            while training (not a workflow output: survives a failed job)
   train_log.partial.csv    the log while training
   model.pt, train_log.csv, config.json   written at the end
+  tb/                      TensorBoard events, with ``tensorboard=True`` (rae_bench.watch)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .data import DataSource, data_shape, load, to_float
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, output_error
 from .lock import run_folder_lock
 from .models import GenerativeAE, build_model
+from .watch import TensorBoardLog, clear as clear_events, require_tensorboard
 
 MODEL_FORMAT = "rae_bench.model/1"
 CHECKPOINT_FORMAT = "rae_bench.checkpoint/1"
@@ -255,12 +257,15 @@ def _one_trainer_per_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., 
 @_one_trainer_per_folder
 def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataSource, *,
           device: str = "auto", threads: int | None = None, progress: bool = True,
-          checkpoint_every: int = 500, interrupt_at: int | None = None) -> dict[str, Any]:
+          checkpoint_every: int = 500, interrupt_at: int | None = None, tensorboard: bool = False) -> dict[str, Any]:
     """Train ``run`` (a resolved run config) into ``out_dir``; resume if a matching checkpoint is there.
 
     ``interrupt_at`` stops the process-local loop after that many steps (tests use it
-    to simulate a crash between checkpoints).
+    to simulate a crash between checkpoints). ``tensorboard`` also writes every loss and, at the start
+    and at each checkpoint, a sample grid to ``out_dir/tb/`` (the trained weights are the same).
     """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing package is one line at once
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:
@@ -300,6 +305,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             print(f"resuming {out} from step {step}/{total}")
     if step == 0:
         log.path.unlink(missing_ok=True)
+        clear_events(out)
     else:
         log.truncate(step)
 
@@ -314,6 +320,9 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
                mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
     start = time.perf_counter() - elapsed
+    tb = TensorBoardLog(out, seed, resume_step=step) if tensorboard else None
+    if tb is not None and step == 0:
+        tb.samples(0, model)
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
         order = epoch_order(n, seed, epoch)
@@ -330,6 +339,8 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
         step += 1
         lrs = {f"lr_{k}": o.param_groups[0]["lr"] for k, o in optimizers.items()}
         log.append({"step": step, "epoch": epoch + 1, **losses, **lrs})
+        if tb is not None:
+            tb.scalars(step, losses, lrs)
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{losses.get('loss', next(iter(losses.values()))):.4g}")
@@ -338,11 +349,17 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
                 s.step()
         elapsed = time.perf_counter() - start
         if step % every == 0 or step == total:
+            if tb is not None:  # grid, then every event so far on disk before the checkpoint that resumes after them
+                tb.checkpoint(step, model)
             save_checkpoint()
         if interrupt_at is not None and step >= interrupt_at and step < total:
             bar.close()
+            if tb is not None:
+                tb.close()
             raise KeyboardInterrupt(f"interrupted at step {step}")
     bar.close()
+    if tb is not None:
+        tb.close()
     # the saved model's BatchNorm statistics belong to its final weights (eval mode = what was trained)
     with precision:
         bn_batches = recalibrate_batchnorm(model, data, batch, dev, channels_last)

@@ -1,6 +1,7 @@
 """The real Snakemake DAG, end to end, on a tiny config."""
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -69,7 +70,8 @@ def test_latex_is_booktabs_with_both_columns(workdir):
 @pytest.mark.slow
 def test_run_folders_hold_what_the_design_promises(workdir):
     run = workdir / "results" / "mnist" / "rae_l2" / "seed0"
-    for name in ("model.pt", "train_log.csv", "config.json", "gmm/sampler.pt", "gmm/metrics.json", "gmm/samples.png"):
+    for name in ("model.pt", "train_log.csv", "config.json", "losses.png", "gmm/sampler.pt", "gmm/metrics.json",
+                 "gmm/samples.png"):
         assert (run / name).exists(), name
     assert not (run / "checkpoint.pt").exists()
     metrics = json.loads((run / "gmm" / "metrics.json").read_text())
@@ -152,10 +154,58 @@ def test_lint_is_clean():
     assert done.returncode == 0 and "Congratulations" in done.stdout + done.stderr, done.stdout[-3000:]
 
 
-@pytest.mark.slow
-def test_report_collects_tables_and_sample_grids(workdir):
+@pytest.fixture(scope="module")
+def report(workdir) -> Path:
     done = snakemake(workdir, "tables/table3.tex", "--report", str(workdir / "report.html"))
     assert done.returncode == 0, done.stderr[-2000:]
-    html = (workdir / "report.html").read_text(errors="replace")
-    for needle in ("table3.csv", "samples.png", "Tables", "Samples", "rae_bench"):
+    return workdir / "report.html"
+
+
+@pytest.mark.slow
+def test_report_collects_tables_and_sample_grids(report):
+    html = report.read_text(errors="replace")
+    for needle in ("table3.csv", "table3.html", "samples.png", "losses.png", "Tables", "Samples", "Loss curves",
+                   "rae_bench"):
         assert needle in html, needle
+
+
+BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome", "headless_shell")
+
+
+def browser() -> str | None:
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+def walk_report(chrome: str, report: Path) -> dict:
+    """Open a copy of the report, with tests/report_walk.js added, in headless Chromium; what the walk saw."""
+    page = report.read_text()
+    end = page.rindex("</body>")
+    walk = report.with_name("report_walk.html")
+    walk.write_text(page[:end] + "<script>" + (REPO / "tests" / "report_walk.js").read_text() + "</script>" + page[end:])
+    for _ in range(2):  # a page the JS app has not finished rendering within the time budget: once more
+        done = subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=60000",
+                               "--dump-dom", walk.as_uri()], capture_output=True, text=True, timeout=120)
+        found = re.search(r'<pre id="rae-bench-walk">(.*?)</pre>', done.stdout, flags=re.S)
+        if found:
+            return json.loads(html.unescape(found.group(1)))
+    raise AssertionError(f"the report's walk did not finish in {chrome}: {done.stderr[-2000:]}")
+
+
+@pytest.mark.slow
+def test_report_shows_tables_curves_and_samples_in_a_browser(report):
+    """The report is a JS app: what a reader sees needs a browser (skipped where none is installed)."""
+    chrome = browser()
+    if chrome is None:
+        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); .ci/run installs chromium-headless-shell")
+    seen = walk_report(chrome, report)
+    assert {"Tables", "Samples", "Loss curves"} <= set(seen["menu"]), seen["menu"]
+    tables, samples, curves = (seen["found"][c] for c in ("Tables", "Samples", "Loss curves"))
+    # the table as a page (a CSV would only be a download), with a toggle to the tidy CSV
+    assert tables["listed"] == ["table3"] and {"table (HTML)", "tidy CSV"} <= set(tables["toggles"])
+    assert tables["shown"] == {"kind": "html", "path": "tables/table3.html", "tables": 1, "rows": 1 + 5}
+    # MNIST's sample grids (8 x 8 digits of 28 px, 2 px apart) and loss curves, decoded by the browser
+    assert len(samples["listed"]) == 5 and samples["shown"]["path"].endswith("/samples.png")
+    assert (samples["shown"]["width"], samples["shown"]["height"]) == (242, 242)
+    assert [row.split()[0] for row in curves["listed"]] == ["ae", "rae_l2", "vae", "wae_mmd"]
+    assert curves["shown"]["path"] == "results/mnist/ae/seed0/losses.png"
+    assert curves["shown"]["width"] > 300 and curves["shown"]["height"] > 150

@@ -20,9 +20,10 @@ wildcard_constraints:
     extractor="inception|classifier|raw",
 
 
-# Where data lives, which device runs, how often to checkpoint: handed to every command through the
-# environment, not the command line or params, so that moving the data, switching CPU/GPU or changing the
-# checkpoint interval never makes Snakemake rerun a job (its code and params triggers see neither).
+# Where data lives, which device runs, how often to checkpoint, whether to write TensorBoard events: handed
+# to every command through the environment, not the command line or params, so that moving the data,
+# switching CPU/GPU or changing the checkpoint interval never makes Snakemake rerun a job (its code and
+# params triggers see neither).
 os.environ.update(
     RAE_BENCH_SETTINGS=json.dumps(
         {
@@ -32,6 +33,7 @@ os.environ.update(
             "verify_checksums": config.get("verify_checksums", True),
             "device": config.get("device", "auto"),
             "checkpoint_every": config.get("checkpoint_every", 500),
+            "tensorboard": config.get("tensorboard", False),
             "features": {
                 k: v
                 for k, v in config.get("features", {}).items()

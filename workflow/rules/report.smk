@@ -11,9 +11,20 @@ rule table:
     input:
         table_metrics,
     output:
-        csv=report("tables/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
+        csv=report(
+            "tables/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "file": "tidy CSV"},
+        ),
         tex="tables/{table}.tex",
         agreement="tables/{table}.agreement.csv",
+        html=report(
+            "tables/{table}.html",
+            caption="../report/table_html.rst",
+            category="Tables",
+            labels={"table": "{table}", "file": "table (HTML)"},
+        ),
     log:
         "logs/table_{table}.log",
     wildcard_constraints:
@@ -25,7 +36,7 @@ rule table:
         results=RESULTS,
     shell:
         "rae-bench table --name {wildcards.table} --spec {params.spec:q} --results {params.results} "
-        "--csv {output.csv} --tex {output.tex} --agreement {output.agreement} 2>&1 | tee {log}"
+        "--csv {output.csv} --tex {output.tex} --agreement {output.agreement} --html {output.html} 2>&1 | tee {log}"
 
 
 rule figure:

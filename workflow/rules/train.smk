@@ -8,6 +8,13 @@ rule train:
         model="results/{dataset}/{model}/seed{seed}/model.pt",
         log="results/{dataset}/{model}/seed{seed}/train_log.csv",
         config="results/{dataset}/{model}/seed{seed}/config.json",
+        curves=report(
+            "results/{dataset}/{model}/seed{seed}/losses.png",
+            caption="../report/losses.rst",
+            category="Loss curves",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}"},
+        ),
     log:
         "results/{dataset}/{model}/seed{seed}/train.log",
     benchmark:
