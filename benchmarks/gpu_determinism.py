@@ -132,6 +132,8 @@ def main() -> int:
     parser.add_argument("--device", default="cuda", help="device of the repeats (cuda; cpu checks the script itself)")
     parser.add_argument("--cpu-reference", action="store_true",
                         help="run the chain once more on the CPU and compare it with the first repeat")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the repeats (and the CPU reference) at the same time, each in its own processes")
     args = parser.parse_args()
 
     import torch
@@ -142,8 +144,19 @@ def main() -> int:
         return 2
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     configs = args.config or [str(ROOT / "config" / "config.yaml")]
-    runs = [chain(configs, args.dataset, args.model, args.sampler, args.seed, Path(args.work) / f"repeat{i}",
-                  args.device) for i in range(args.repeats)]
+    jobs = [(f"repeat{i}", args.device) for i in range(args.repeats)] + ([("cpu", "cpu")] if args.cpu_reference else [])
+
+    def one(job: tuple[str, str]) -> dict:
+        return chain(configs, args.dataset, args.model, args.sampler, args.seed, Path(args.work) / job[0], job[1])
+
+    if args.parallel:  # each chain is a series of subprocesses: threads are enough to overlap them
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            done = list(pool.map(one, jobs))
+    else:
+        done = [one(j) for j in jobs]
+    runs, ref = done[:args.repeats], (done[args.repeats] if args.cpu_reference else None)
     folders = [Path(r.pop("_run")) for r in runs]
     report = compare_metrics(runs)
     training = [compare_training(folders[0], f) for f in folders[1:]]
@@ -156,8 +169,7 @@ def main() -> int:
               f"of {t['steps']}), weights bit-identical {t['weights_bit_identical']} "
               f"(max rel. {t['weights_max_relative_difference']:.3g})")
     cpu = None
-    if args.cpu_reference:
-        ref = chain(configs, args.dataset, args.model, args.sampler, args.seed, Path(args.work) / "cpu", "cpu")
+    if ref is not None:
         ref_folder = Path(ref.pop("_run"))
         cpu = {"metrics": compare_metrics([runs[0], ref]), "training": compare_training(folders[0], ref_folder)}
         t = cpu["training"]
@@ -172,7 +184,7 @@ def main() -> int:
                  "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
                  "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
         meta = {"device": name, "torch": torch.__version__, "cuda": torch.version.cuda, "dataset": args.dataset,
-                "model": args.model, "sampler": args.sampler, "repeats": args.repeats, "configs": configs,
+                "model": args.model, "sampler": args.sampler, "repeats": args.repeats, "parallel": args.parallel, "configs": configs,
                 "torch_flags_in_this_process": flags}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"meta": meta, "metrics": report, "training": training,

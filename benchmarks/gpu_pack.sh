@@ -17,23 +17,9 @@ CARRY="$ROOT/.gpu_carry"
 PY="${PYTHON:-python3}"
 DATA_SRC="${DATA_SRC:-$ROOT/../shared/data}"
 
-# Versions: the project's pins (pyproject.toml) and the versions pip resolved for them here.
-# Pure-Python unless marked; compiled ones are fetched for cp312 manylinux x86-64.
-WHEELS=(
-  pytorch-fid==0.3.0
-  jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==0.30.0  # rpds-py: compiled
-  snakemake==9.27.1
-  snakemake-interface-common==1.23.0 snakemake-interface-executor-plugins==9.4.0
-  snakemake-interface-logger-plugins==2.1.0 snakemake-interface-report-plugins==1.3.0
-  snakemake-interface-scheduler-plugins==2.0.2 snakemake-interface-storage-plugins==4.4.1
-  annotated-types==0.7.0 argparse-dataclass==2.0.0 conda-inject==1.3.2 configargparse==1.9.0
-  docutils==0.22.4 dpath==2.2.0 fastjsonschema==2.22.3 gitdb==4.0.12 gitpython==3.2.1
-  humanfriendly==10.0 jupyter-core==5.9.1 nbformat==5.11.1 platformdirs==4.14.9 pulp==3.3.2
-  smart-open==7.7.1 smmap==5.0.3 tenacity==9.2.1 throttler==1.2.3 traitlets==5.15.0 typing-inspection==0.4.2
-  yte==1.9.4 sqlmodel==0.0.37
-  pydantic==2.13.4 pydantic-core==2.46.4 immutables==0.21 greenlet==3.5.6 sqlalchemy==2.0.58  # compiled but pydantic
-)
-SDIST_ONLY=(connection-pool==0.0.3)  # no wheel on PyPI: built here (pure Python)
+# The list (one pinned name a line, "sdist" after those PyPI has no wheel of): benchmarks/gpu_wheels.txt.
+mapfile -t WHEELS < <(grep -v '^#' "$ROOT/benchmarks/gpu_wheels.txt" | grep -v sdist | awk 'NF {print $1}')
+mapfile -t SDIST_ONLY < <(grep -v '^#' "$ROOT/benchmarks/gpu_wheels.txt" | grep sdist | awk '{print $1}')
 
 mkdir -p "$CARRY/whl" "$CARRY/data/MNIST/raw"
 rm -f "$CARRY"/whl/*.whl
