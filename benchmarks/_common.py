@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "results"
+RESULTS = Path(os.environ.get("RAE_BENCH_RESULTS") or HERE / "results")  # gpu_session.sh points it at its scratch
 SCRATCH = HERE / ".work"  # gitignored: scratch folders of the benchmarks (a killed run leaves nothing tracked)
 sys.path.insert(0, str(ROOT))
 
@@ -103,5 +103,5 @@ def save(name: str, command: str, rows: list[dict[str, Any]], extra: dict[str, A
         "rows": rows,
         **(extra or {}),
     })
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
