@@ -513,7 +513,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("unknown_run_in_config", lambda e: e.train_with_config(model="vea"), ("unknown model 'vea'", "valid models: ae,")),
     ("unknown_model_class", lambda e: e.train(model="vea"), ("unknown model 'vea'", "valid models: ae,", "wae_mmd")),
     ("unknown_dataset_source", lambda e: e.train(source="svhn"),
-     ("unknown dataset 'svhn'", "valid datasets: celeba, cifar10, fashion_mnist, mnist, synthetic")),
+     ("unknown dataset 'svhn'", "valid datasets: celeba, cifar10, fashion_mnist, image_folder, mnist, npz, synthetic")),
     ("unknown_sampler", lambda e: [*e.fin.fit_args(out=e.own / "s.pt")[:-6], "--sampler", "gmmm", "--out", str(e.own / "s.pt")],
      ("unknown sampler 'gmmm'", "valid samplers: gmm, prior, two_stage")),
     ("unknown_extractor", lambda e: e.reference("synthetic", fh.SYNTH_OPTIONS, extractor="incepton"),
