@@ -12,6 +12,11 @@ one `rae-bench` process (Python + torch import) sits inside the job times; it is
 
     python benchmarks/dag.py                      # quick profile: Table 3 on MNIST, short runs
     python benchmarks/dag.py --profile default --cores 2 --repeats 1   # the README's default command
+    python benchmarks/dag.py --profile default --cores 2 --repeats 2 --commits 725eb9e HEAD   # old against new
+
+With ``--commits OLD NEW`` each run uses a checkout of that commit (a detached git worktree under
+benchmarks/.work/dag/, its own Snakefile, config files and package, via PYTHONPATH), the two interleaved
+run by run; the ratio is wall(OLD) / wall(NEW) (above 1: NEW is faster). Each commit runs its own config: what a user of it gets.
 """
 from __future__ import annotations
 
@@ -37,13 +42,26 @@ def data_root() -> str:
     return os.environ.get("RAE_BENCH_DATA") or str((ROOT / ".." / "shared" / "data").resolve())
 
 
-def run_dag(profile: str, target: str, cores: int, workdir: Path) -> dict[str, float]:
+def checkout(commit: str) -> Path:
+    """A detached worktree of ``commit`` (made once, reused)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    path = SCRATCH / "dag" / f"src_{sha}"
+    if not (path / "Snakefile").exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), sha],
+                       capture_output=True, check=True)
+    return path
+
+
+def run_dag(profile: str, target: str, cores: int, workdir: Path, src: Path = ROOT) -> dict[str, float]:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    cmd = ["snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
-           target, "--configfile", *map(str, PROFILES[profile])]
-    env = {**os.environ, "RAE_BENCH_DATA": data_root()}
+    files = [src / p.relative_to(ROOT) for p in PROFILES[profile]]
+    cmd = ["snakemake", "-s", str(src / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
+           target, "--configfile", *map(str, files)]
+    env = {**os.environ, "RAE_BENCH_DATA": data_root(),
+           "PYTHONPATH": os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])])}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -77,7 +95,10 @@ def main() -> None:
     ap.add_argument("--target", default="tables/table3.tex")
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--commits", nargs=2, metavar=("OLD", "NEW"), help="time two commits against each other")
     args = ap.parse_args()
+    if args.commits:
+        return compare_commits(args)
 
     runs: dict[int, list[dict[str, float]]] = {c: [] for c in args.cores}
     for r in range(args.repeats):
@@ -109,6 +130,27 @@ def main() -> None:
                         note=f"reference = mean job time; starting one job's Python + imports takes {startup:.2f} s"))
     cmd = "python benchmarks/dag.py " + " ".join(sys.argv[1:])
     save(f"dag_{args.profile}", cmd.strip(), rows, {"runs": {str(c): v for c, v in runs.items()}})
+
+
+def compare_commits(args: argparse.Namespace) -> None:
+    srcs = {c: checkout(c) for c in args.commits}
+    cores = args.cores[-1]
+    walls: dict[str, list[float]] = {c: [] for c in args.commits}
+    jobs: dict[str, int] = {}
+    for r in range(args.repeats):
+        for c in args.commits:  # interleaved, so load drift hits both commits alike
+            res = run_dag(args.profile, args.target, cores, SCRATCH / "dag" / f"{args.profile}_{srcs[c].name}", srcs[c])
+            walls[c].append(res["wall"])
+            jobs[c] = res["jobs"]
+            print(f"  run {r + 1}/{args.repeats} {c}: {res['wall']:.1f} s, {res['jobs']} jobs, "
+                  f"sum of job times {res['job_s']:.1f} s", flush=True)
+    old, new = args.commits
+    rows = [row(f"DAG wall time, `{args.target}`, {args.profile} config, --cores {cores}, {new} vs {old}",
+                ours=median(walls[new]), reference=median(walls[old]), unit="s", target=">= 2x (issue 13)",
+                met=median(walls[new]) <= 0.5 * median(walls[old]), runs=walls,
+                note=f"{jobs[new]} vs {jobs[old]} jobs; each commit with its own config")]
+    cmd = "python benchmarks/dag.py " + " ".join(sys.argv[1:])
+    save(f"dag_{args.profile}_commits", cmd.strip(), rows, {"runs": walls})
 
 
 if __name__ == "__main__":
