@@ -398,9 +398,11 @@ def far_apart_reference(random_weights):
     pytest.param("onednn", marks=pytest.mark.slow),  # TorchScript trace + fusion warm-up: slow here, and no faster
     pytest.param("compile", marks=pytest.mark.slow),  # inductor compile: about a minute
 ])
-def test_inception_backend_fid_matches_pytorch_fid(random_weights, far_apart_reference, backend):
+def test_inception_backend_fid_matches_pytorch_fid(random_weights, far_apart_reference, backend, tmp_path,
+                                                   monkeypatch):
     if not ib.available(backend):
         pytest.skip(f"Inception backend '{backend}' not installed (pip install 'rae-bench[fast]')")
+    monkeypatch.setenv(ib.CACHE_ENV, str(tmp_path))  # converted models go here, not to ~/.cache
     path, _ = random_weights
     a, b, ref = far_apart_reference
     assert ref > 0.5  # far from zero (faces vs faces with these weights: ~0.02)
@@ -410,6 +412,12 @@ def test_inception_backend_fid_matches_pytorch_fid(random_weights, far_apart_ref
     assert extractor.backend == backend and extractor.name == "inception"
     assert extractor.info["backend"] == backend
     assert abs(_fid(extractor(a), extractor(b)) - ref) <= 1e-4 * ref
+    if backend == "openvino":  # a second build reads the cached f32 IR: same numbers
+        assert len(list(tmp_path.glob("openvino-*/model.bin"))) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = InceptionExtractor(path, batch_size=8, backend=backend)
+        np.testing.assert_array_equal(again(a), extractor(a))
 
 
 def test_inception_backend_auto_and_errors(random_weights):

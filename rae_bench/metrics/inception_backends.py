@@ -19,9 +19,12 @@ pytorch-fid's own forward to 1e-4 relative in FID.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import shutil
 import tempfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -54,8 +57,6 @@ def available(name: str) -> bool:
     if name == "onnxruntime":
         return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
     if name == "compile":
-        import shutil
-
         return shutil.which(os.environ.get("CXX", "g++")) is not None or shutil.which("gcc") is not None
     return False
 
@@ -82,11 +83,49 @@ def torch_runner(body: torch.nn.Module) -> Runner:
     return run
 
 
+CACHE_ENV = "RAE_BENCH_BACKEND_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $RAE_BENCH_BACKEND_CACHE, else ~/.cache/rae_bench/inception."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "rae_bench" / "inception"
+
+
+def _state_key(body: torch.nn.Module) -> str:
+    """Digest of the (folded) weights: a converted model is reused only for the very same numbers."""
+    digest = hashlib.sha256()
+    for name, t in body.state_dict().items():
+        digest.update(name.encode())
+        digest.update(t.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
 def openvino_runner(body: torch.nn.Module) -> Runner:
     import openvino as ov
 
-    with torch.no_grad():
-        model = ov.convert_model(body, example_input=_example(), input=[ov.PartialShape([-1, 3, SIZE, SIZE])])
+    # Conversion (a trace of the whole net) takes ~15 s here, so the IR is cached per weights + version;
+    # the folder is written aside and renamed into place, so concurrent jobs never read half a model.
+    folder = cache_dir() / f"openvino-{version('openvino')}-{_state_key(body)}"
+    model = None
+    if (folder / "model.xml").is_file() and (folder / "model.bin").is_file():
+        try:
+            model = ov.Core().read_model(str(folder / "model.xml"))
+        except Exception:  # noqa: BLE001 - unreadable cache entry: convert again
+            model = None
+    if model is None:
+        with torch.no_grad():
+            model = ov.convert_model(body, example_input=_example(), input=[ov.PartialShape([-1, 3, SIZE, SIZE])])
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+            ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)  # keep the f32 weights
+            try:
+                os.rename(tmp, folder)
+            except OSError:  # another job got there first
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:  # read-only home etc.: run without the cache
+            pass
     config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": "LATENCY"}
     compiled = ov.Core().compile_model(model, "CPU", config)
     hint = compiled.get_property("INFERENCE_PRECISION_HINT")
