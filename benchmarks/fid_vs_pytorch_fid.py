@@ -23,7 +23,12 @@ own ``--save-stats`` npz, made once untimed); each also with the PNG writing
 pytorch-fid's users must do counted.  Both sides run torch's default thread
 count (recorded in the result file).
 
-    python benchmarks/fid_vs_pytorch_fid.py [--n 2000] [--repeats 3]
+    python benchmarks/fid_vs_pytorch_fid.py [--n 2000] [--repeats 3] [--backend auto|torch|openvino|...]
+
+``--backend`` picks our Inception engine (``features.backend``; default ``auto``:
+OpenVINO when installed, else the torch path); the build (conversion) time is
+inside ours, in the "build network" stage.  Forward-only timings per backend:
+``benchmarks/fid_backends.py``.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from PIL import Image
 from _common import ROOT, SCRATCH, interleaved, median, row, save
 
 from rae_bench.data import DataSource, load
+from rae_bench.metrics import inception_backends as ib
 from rae_bench.metrics import (
     FID_WEIGHTS_FILE,
     InceptionExtractor,
@@ -118,6 +124,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random Inception weights")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="our extractor's precision; bf16 is the explicit option that changes the numbers")
+    ap.add_argument("--backend", choices=ib.BACKENDS, default="auto", help="our Inception engine (fp32)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message=".*not the official FID weights.*")
 
@@ -146,7 +153,8 @@ def main() -> None:
 
     def extractor(st: Stages) -> InceptionExtractor:
         return st("build network", lambda: InceptionExtractor(weights, batch_size=args.batch_size,
-                                                                       precision=args.precision))
+                                                                       precision=args.precision,
+                                                                       backend=args.backend))
 
     def ours_first() -> None:
         runs["ours_first"] += 1
@@ -264,6 +272,9 @@ def main() -> None:
         target = f">= {TARGET:g}x (numbers change: explicit option)"
     ratio_nocache = cli_first / med["ours_second"]
     tag = "" if args.precision == "fp32" else f", ours in {args.precision} (explicit option)"
+    backend = "torch" if args.precision != "fp32" else ib.resolve(args.backend)
+    if backend != "torch":
+        tag += f", ours on {backend} {ib.version(backend)}"
     rows = [
         row(f"FID, first evaluation, {n:,} + {n:,} CelebA images vs `pytorch_fid A B`{tag}", ours=med["ours_first"],
             reference=cli_first, unit="s", target=target, met=cli_first / med["ours_first"] >= TARGET and parity_ok,
@@ -287,12 +298,14 @@ def main() -> None:
             note=f"PNG writing {med['png_writing_second']:.1f} s{'; ' + parity_note if tag else ''}"),
     ]
     command = ("python benchmarks/fid_vs_pytorch_fid.py" + (f" --n {n}" if n != 2000 else "")
-               + (f" --precision {args.precision}" if args.precision != "fp32" else ""))
-    save(NAME + ("" if args.precision == "fp32" else f"_{args.precision}"), command, rows, {
+               + (f" --precision {args.precision}" if args.precision != "fp32" else "")
+               + (f" --backend {args.backend}" if args.backend != "auto" else ""))
+    suffix = ("" if args.precision == "fp32" else f"_{args.precision}") + ("" if backend == "torch" else f"_{backend}")
+    save(NAME + suffix, command, rows, {
         "parity": {"relative_difference": parity, "tolerance": PARITY_RTOL, "fids": fids},
         "stages": {"ours_first": ours_stage, "ours_second": ours2_stage, "pytorch_fid": breakdown},
         "inner_runs": inner,
-        "settings": {**vars(args), "torch_threads": torch.get_num_threads(), "images": "CelebA 64x64 (offline copy)",
+        "settings": {**vars(args), "backend_resolved": backend, "torch_threads": torch.get_num_threads(), "images": "CelebA 64x64 (offline copy)",
                      "pytorch_fid_args": "--device cpu (batch 50, dims 2048, num_workers min(cores, 8))"},
     })
     shutil.rmtree(WORK / "png", ignore_errors=True)

@@ -164,7 +164,8 @@ def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
     feats = cfg.get("features", {})
     return build_extractor(name, classifier_path=args.classifier, inception_weights=feats.get("inception_weights"),
                            download=bool(cfg.get("download", False)), device=_device(args, cfg),
-                           batch_size=int(feats.get("batch_size", 100)), precision=str(feats.get("precision", "fp32")))
+                           batch_size=int(feats.get("batch_size", 100)), precision=str(feats.get("precision", "fp32")),
+                           backend=str(feats.get("backend", "auto")))
 
 
 def cmd_reference_stats(args: argparse.Namespace) -> None:
@@ -208,6 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),
                        extractor_quality=getattr(extractor, "meta", {}).get("test"),
+                       extractor_backend=getattr(extractor, "backend", None),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
                        device=_device(args, cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
@@ -226,7 +228,8 @@ def _score_extractor(args: argparse.Namespace, cfg: dict[str, Any]):
                            inception_weights=args.inception_weights or feats.get("inception_weights"),
                            download=bool(cfg.get("download", False)), device=_device(args, cfg),
                            batch_size=args.batch_size or int(feats.get("batch_size", 100)),
-                           precision=str(feats.get("precision", "fp32")))
+                           precision=str(feats.get("precision", "fp32")),
+                           backend=str(feats.get("backend", "auto")))
 
 
 def cmd_score(args: argparse.Namespace) -> None:

@@ -128,7 +128,7 @@ def test_subset(run: dict[str, Any], source: DataSource, n: int) -> torch.Tensor
 def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Path, *,
              extractor: Callable[[torch.Tensor], np.ndarray], extractor_name: str, reference: str | Path,
              n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
-             extractor_quality: dict[str, Any] | None = None,
+             extractor_quality: dict[str, Any] | None = None, extractor_backend: str | None = None,
              fit: tuple[str, dict[str, Any] | None, int] | None = None) -> dict[str, Any]:
     """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
 
@@ -194,6 +194,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     warmup = model.unfinished_warmup()
     if warmup:
         metrics["unfinished_warmup"] = warmup
+    if extractor_backend:  # the engine that ran Inception (same FIDs to 1e-4, so the name is unchanged)
+        metrics["extractor_backend"] = extractor_backend
     if extractor_quality and "accuracy" in extractor_quality:
         metrics["extractor_accuracy"] = float(extractor_quality["accuracy"])
         if extractor_quality.get("baseline") is not None:

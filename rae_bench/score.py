@@ -281,6 +281,8 @@ def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: 
                         f"from the same extractor (statistics files: recompute them with --extractor of the other)")
     out: dict[str, Any] = {"a": a.describe(), "b": b.describe(), "seed": int(seed),
                            "extractor": getattr(extractor, "name", None)}
+    if getattr(extractor, "backend", None):  # which engine ran Inception (same numbers to 1e-4)
+        out["extractor_backend"] = extractor.backend
     if "fid" in metrics:
         out["fid"] = frechet_distance(*sa, *sb)
     if "kid" in metrics:

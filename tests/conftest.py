@@ -12,3 +12,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _backend_cache(tmp_path_factory):
+    """Converted Inception models (OpenVINO's IR, ~95 MB) go to a temporary folder, not ~/.cache."""
+    import os
+
+    from rae_bench.metrics.inception_backends import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("backend-cache"))
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before

@@ -1,6 +1,8 @@
 """Feature extractors (Inception, classifier, raw) and cached reference statistics."""
 from __future__ import annotations
 
+import os
+
 from fixtures_data import save_random_inception
 
 import warnings
@@ -362,3 +364,83 @@ def test_majority_baseline_is_the_accuracy_of_always_answering_the_training_majo
     test = torch.tensor([[1, 0], [0, 0], [1, 1]], dtype=torch.float32)
     assert majority_baseline(train, test, multilabel=True) == pytest.approx((2 / 3 + 2 / 3) / 2)
     assert majority_baseline(torch.tensor([3, 3, 1]), torch.tensor([3, 1, 2, 3]), multilabel=False) == 0.5
+
+
+# --------------------------------------------------------------------------- Inception backends
+
+from rae_bench.metrics import frechet_distance  # noqa: E402
+from rae_bench.metrics import inception_backends as ib  # noqa: E402
+
+
+OPT_IN_BACKENDS = pytest.mark.skipif(os.environ.get("RAE_BENCH_TEST_COMPILED_BACKENDS") != "1",
+                                     reason="compiled Inception backends take minutes: set RAE_BENCH_TEST_COMPILED_BACKENDS=1")
+
+
+def _far_apart_sets() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two very different uint8 RGB sets (noise vs white strokes on black): FID far from zero."""
+    gen = torch.Generator().manual_seed(3)
+    noise = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    strokes = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    for i in range(8):  # a bright bar per image, like a digit's stroke
+        r = int(torch.randint(4, 24, (1,), generator=gen))
+        strokes[i, :, r:r + 4, 6:26] = 255
+    return noise, strokes
+
+
+def _fid(fa: np.ndarray, fb: np.ndarray) -> float:
+    return frechet_distance(*gaussian_stats(fa), *gaussian_stats(fb))
+
+
+@pytest.fixture(scope="module")
+def far_apart_reference(random_weights):
+    """Both sets and their FID from pytorch-fid's own InceptionV3 forward."""
+    _, state = random_weights
+    a, b = _far_apart_sets()
+    return a, b, _fid(_pytorch_fid_features(state, a.float() / 255), _pytorch_fid_features(state, b.float() / 255))
+
+
+@pytest.mark.parametrize("backend", [
+    "torch", "openvino", "onnxruntime",
+    # TorchScript trace + fusion warm-up, and inductor's compile: a minute or more each; opt-in
+    pytest.param("onednn", marks=[pytest.mark.slow, OPT_IN_BACKENDS]),
+    pytest.param("compile", marks=[pytest.mark.slow, OPT_IN_BACKENDS]),
+])
+def test_inception_backend_fid_matches_pytorch_fid(random_weights, far_apart_reference, backend, tmp_path,
+                                                   monkeypatch):
+    if not ib.available(backend):
+        pytest.skip(f"Inception backend '{backend}' not installed (pip install 'rae-bench[fast]')")
+    monkeypatch.setenv(ib.CACHE_ENV, str(tmp_path))  # converted models go here, not to ~/.cache
+    path, _ = random_weights
+    a, b, ref = far_apart_reference
+    assert ref > 0.5  # far from zero (faces vs faces with these weights: ~0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        extractor = InceptionExtractor(path, batch_size=8, backend=backend)
+    assert extractor.backend == backend and extractor.name == "inception"
+    assert extractor.info["backend"] == backend
+    assert abs(_fid(extractor(a), extractor(b)) - ref) <= 1e-4 * ref
+    if backend == "openvino":  # a second build reads the cached f32 IR: same numbers
+        assert len(list(tmp_path.glob("openvino-*/model.bin"))) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = InceptionExtractor(path, batch_size=8, backend=backend)
+        np.testing.assert_array_equal(again(a), extractor(a))
+
+
+def test_inception_backend_auto_and_errors(random_weights):
+    path, _ = random_weights
+    # auto: the first installed engine of AUTO_ORDER, the torch path when none is
+    assert ib.resolve("auto", have=lambda name: False) == "torch"
+    assert ib.resolve("auto", have=lambda name: True) == ib.AUTO_ORDER[0]
+    assert ib.resolve("onnxruntime", have=lambda name: False) == "onnxruntime"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ConfigError, match="unknown Inception backend"):
+            InceptionExtractor(path, backend="tensorrt")
+        missing = [b for b in ib.BACKENDS if b != "auto" and not ib.available(b)]
+        if missing:
+            with pytest.raises(ConfigError, match="not installed"):
+                InceptionExtractor(path, backend=missing[0])
+        # bf16 keeps its own torch autocast path whatever the default backend; it runs no engine
+        bf16 = InceptionExtractor(path, backend="auto", precision="bf16")
+        assert bf16.backend == "torch" and bf16.info["backend"] == "torch"

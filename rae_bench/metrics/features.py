@@ -52,16 +52,17 @@ class RawExtractor:
 
 def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None = None,
                     inception_weights: str | os.PathLike[str] | None = None, download: bool = False,
-                    device: str | torch.device = "cpu", batch_size: int = 100, precision: str = "fp32"):
+                    device: str | torch.device = "cpu", batch_size: int = 100, precision: str = "fp32",
+                    backend: str = "auto"):
     """Build the feature extractor called ``name`` (one of :data:`EXTRACTORS`); ``precision``
-    applies to Inception only (see :class:`~rae_bench.metrics.inception.InceptionExtractor`)."""
+    and ``backend`` apply to Inception only (see :class:`~rae_bench.metrics.inception.InceptionExtractor`)."""
     if name == "raw":
         return RawExtractor()
     if name == "inception":
         from rae_bench.metrics.inception import InceptionExtractor
 
         return InceptionExtractor(inception_weights, download=download, device=device, batch_size=batch_size,
-                                  precision=precision)
+                                  precision=precision, backend=backend)
     if name == "classifier":
         if classifier_path is None:
             raise ConfigError("feature extractor 'classifier' needs a classifier file; pass classifier_path (train one with the classifier rule)")

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 
 import pytorch_fid.inception as pfi
+import torch.nn.functional as F
+
+from rae_bench.metrics import inception_backends as ib
 
 from rae_bench.errors import CheckpointError, ConfigError, DataError, RaeBenchError
 from rae_bench.metrics.features import as_float_images
@@ -205,13 +208,22 @@ class InceptionExtractor:
     bfloat16 autocast: about 2-3x faster on CPUs with AMX/AVX-512-BF16, but the
     features move by ~0.5 % and FIDs are no longer those of pytorch-fid, so the
     extractor is then called ``inception-bf16`` and tables say so.
+
+    ``backend`` (fp32 only): which engine runs the network after pytorch-fid's
+    resize + normalize, see :mod:`rae_bench.metrics.inception_backends`.
+    ``auto`` (default) takes OpenVINO when installed (the ``fast`` extra) and
+    the torch path otherwise; all give pytorch-fid's FID to 1e-4 relative, so
+    the name stays ``inception``; ``self.backend`` / ``self.info`` say which ran.
     """
 
     dim = 2048
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, *, download: bool = False,
                  device: str | torch.device = "cpu", batch_size: int = 100, fast: bool = True,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", backend: str = "auto"):
+        if backend not in ib.BACKENDS:
+            raise ConfigError(f"unknown Inception backend '{backend}'; valid: {', '.join(ib.BACKENDS)} "
+                              f"(features.backend in the config)")
         if precision not in PRECISIONS:
             raise ConfigError(f"unknown feature precision '{precision}'; valid: {', '.join(PRECISIONS)} "
                               f"(features.precision in the config)")
@@ -229,6 +241,23 @@ class InceptionExtractor:
         if self.fast:
             fast_inference(self.model)
         self._layout = torch.channels_last if self.fast else torch.contiguous_format
+        self._runner: ib.Runner | None = None
+        self.backend = "torch" if (precision != "fp32" or not self.fast or self.device.type != "cpu") else ib.resolve(backend)
+        if backend not in ("auto", "torch") and self.backend != backend:
+            raise ConfigError(f"Inception backend '{backend}' needs precision fp32, fast=True and a CPU device")
+        if self.backend != "torch":
+            if not ib.available(self.backend):
+                raise ConfigError(f"Inception backend '{self.backend}' is not installed here; "
+                                  f"pip install 'rae-bench[fast]' or use features.backend: auto / torch")
+            try:
+                self._runner = ib.RUNNERS[self.backend](ib.Body(self.model.blocks).eval())
+            except Exception as exc:  # noqa: BLE001 - an optional engine that fails to build: torch path
+                if backend != "auto":
+                    raise
+                warnings.warn(f"Inception backend '{self.backend}' failed to build ({type(exc).__name__}: {exc}); "
+                              f"using torch", stacklevel=2)
+                self.backend = "torch"
+        self.info = {"backend": self.backend, "backend_version": ib.version(self.backend)}
 
     def __call__(self, images) -> np.ndarray:
         images = torch.as_tensor(images)
@@ -245,6 +274,10 @@ class InceptionExtractor:
                     x = x.clamp(0.0, 1.0)  # never in place: float input may be the caller's tensor
                 if x.shape[1] == 1:
                     x = x.expand(-1, 3, -1, -1)
+                if self._runner is not None:  # pytorch-fid's own resize + normalize, then the engine
+                    x = F.interpolate(x, size=(ib.SIZE, ib.SIZE), mode="bilinear", align_corners=False)
+                    out[start:start + x.shape[0]] = self._runner((2 * x - 1).contiguous())
+                    continue
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                     feats = self.model(x.contiguous(memory_format=self._layout))[0]
                 out[start:start + feats.shape[0]] = feats.reshape(feats.shape[0], -1).float().cpu().numpy()

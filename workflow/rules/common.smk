@@ -37,7 +37,7 @@ os.environ.update(
             "features": {
                 k: v
                 for k, v in config.get("features", {}).items()
-                if k in ("inception_weights", "batch_size", "precision")
+                if k in ("inception_weights", "batch_size", "precision", "backend")
             },
         }
     )
