@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from .errors import ConfigError
+from .report.grid import image_grid
 
 TB_DIR = "tb"
 GRID = 64  # samples in the grid (8 x 8), as in the evaluation's samples.png
@@ -32,19 +33,6 @@ def tensorboard_dir(out_dir: Path) -> Path:
 def clear(out_dir: Path) -> None:
     """Events of an earlier training of this folder (a run started afresh) would mix with the new ones."""
     shutil.rmtree(tensorboard_dir(out_dir), ignore_errors=True)
-
-
-def image_grid(images: torch.Tensor, nrow: int, pad: int = 2) -> torch.Tensor:
-    """(N, C, H, W) in [0, 1] -> one (C, rows*(H+pad)+pad, nrow*(W+pad)+pad) image (torchvision's layout,
-    without importing torchvision, which costs seconds)."""
-    n, c, h, w = images.shape
-    rows = math.ceil(n / nrow)
-    grid = torch.zeros(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[:, top:top + h, left:left + w] = images[i]
-    return grid
 
 
 def require_tensorboard() -> None:
@@ -100,11 +88,11 @@ class TensorBoardLog:
             with torch.random.fork_rng(devices=devices):
                 model.eval()
                 z = model.sample_prior(GRID, torch.Generator().manual_seed(self.seed))
-                images = model.decode(z).float().clamp(0, 1).cpu()
+                images = model.decode(z).float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()  # as PNG holds them
         finally:
             for m, mode in modes:
                 m.training = mode
-        self.writer.add_image("samples", image_grid(images.contiguous(), nrow=int(math.isqrt(GRID))), step)
+        self.writer.add_image("samples", image_grid(images, nrow=int(math.isqrt(GRID))), step, dataformats="HWC")
 
     def checkpoint(self, step: int, model: Any) -> None:
         """At a checkpoint: the grid, and every event up to ``step`` flushed (a resume starts after it)."""
