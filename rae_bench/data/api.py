@@ -70,7 +70,5 @@ def data_shape(source: str, options: Mapping[str, Any] | None = None) -> tuple[i
 def has_labels(source: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether ``load_labels`` can work for these options, judged without reading any file."""
     reader = _reader(source)
-    if source == "synthetic":
-        return False
-    check = getattr(reader, "has_labels", None)
+    check = getattr(reader, "has_labels", None)  # readers whose labels depend on options say so
     return True if check is None else bool(check(reader.options(source, options)))

@@ -158,5 +158,9 @@ def images(source: str, split: str, src: DataSource | None, opts: tuple) -> torc
         return fmap(latents(split, opts)).to(torch.float32)
 
 
+def has_labels(opts: tuple) -> bool:
+    return False
+
+
 def labels(source: str, split: str, src: DataSource | None, opts: tuple) -> torch.Tensor:
     raise ConfigError("dataset 'synthetic' has no labels; use a labelled dataset (mnist, fashion_mnist, cifar10, celeba)")
