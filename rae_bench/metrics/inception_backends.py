@@ -4,7 +4,7 @@
 maps [0, 1] to [-1, 1] in torch, exactly as pytorch-fid's ``InceptionV3.forward``,
 then hands the N x 3 x 299 x 299 float32 batch to one of these runners:
 
-- ``torch``: the BN-folded, channels-last module (always available).
+- ``torch``: the extractor's BN-folded, channels-last module itself (always available; no runner).
 - ``openvino``: the module converted with ``openvino.convert_model`` and
   compiled for the CPU plugin with ``INFERENCE_PRECISION_HINT=f32`` (without the
   hint OpenVINO may run bf16 on CPUs that have it, which changes the FID).
@@ -74,13 +74,6 @@ def _threads() -> int:
 
 def _example() -> torch.Tensor:
     return torch.zeros(1, 3, SIZE, SIZE)
-
-
-def torch_runner(body: torch.nn.Module) -> Runner:
-    def run(x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            return body(x.contiguous(memory_format=torch.channels_last)).numpy()
-    return run
 
 
 CACHE_ENV = "RAE_BENCH_BACKEND_CACHE"
@@ -181,8 +174,9 @@ def onednn_runner(body: torch.nn.Module) -> Runner:
     return run
 
 
+# the engines other than ``torch``, which is InceptionExtractor's own BN-folded channels-last module
 RUNNERS: dict[str, Callable[[torch.nn.Module], Runner]] = {
-    "torch": torch_runner, "openvino": openvino_runner, "onnxruntime": onnxruntime_runner,
+    "openvino": openvino_runner, "onnxruntime": onnxruntime_runner,
     "compile": compile_runner, "onednn": onednn_runner,
 }
 
