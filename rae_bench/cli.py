@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from .cli_checks import OneLineParser, check_args
 from .errors import WRITE_ERRNOS, ConfigError, RaeBenchError, output_error
+from .native import keep_freed_memory, limit_native_threads
 
 def _json_arg(text: str, kind: str | None = None) -> Any:
     try:
@@ -419,19 +420,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def limit_native_threads(threads: int | None) -> None:
-    """``--threads N`` caps the native thread pools too (OpenMP, the BLAS under numpy, scipy and
-    scikit-learn), as Snakemake does for its jobs: a command run by hand then uses the same BLAS threads,
-    hence the same summation order (the GMM fit, PRD's k-means), as the workflow's job. Set before numpy
-    and torch load, which read these once; values already in the environment are kept."""
-    if threads and threads > 0:
-        for name in THREAD_VARIABLES:
-            os.environ.setdefault(name, str(threads))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -439,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if isinstance(getattr(args, "threads", None), int) and "numpy" not in sys.modules:
         limit_native_threads(args.threads)
+    keep_freed_memory()
     try:
         check_args(args)  # counts, ranges, names, existing inputs: before any work
         args.func(args)
