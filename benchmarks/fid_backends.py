@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--parity-n", type=int, default=64, help="faces and digits each for the parity FID")
     ap.add_argument("--backends", default=",".join(b for b in ib.BACKENDS if b != "auto"))
     ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--name", default=NAME, help=f"results file name (default {NAME}; another machine: another name)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -133,8 +134,9 @@ def main() -> None:
                               f"faces-vs-digits FID {parity[b]['fid']:.4g}, rel. diff {parity[b]['rel']:.1g}")))
         print(f"{b}: median ratio {median(ratios):.2f}x, {summary[b]['s_per_1000']:.0f} s / 1,000 images "
               f"(pytorch-fid {median(times['pytorch_fid']) * per_k:.0f} s), parity {parity[b]['rel']:.2g}")
-    command = f"nice -n 5 python benchmarks/fid_backends.py --n {args.n} --repeats {args.repeats} --backends {','.join(backends)}"
-    save(NAME, command, rows, {"summary": summary, "skipped": skipped,
+    command = (f"nice -n 5 python benchmarks/fid_backends.py --n {args.n} --repeats {args.repeats} "
+               f"--backends {','.join(backends)}" + ("" if args.name == NAME else f" --name {args.name}"))
+    save(args.name, command, rows, {"summary": summary, "skipped": skipped,
                                "versions": {b: ib.version(b) for b in backends},
                                "settings": {**vars(args), "torch_threads": torch.get_num_threads()}})
 

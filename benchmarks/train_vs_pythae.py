@@ -97,7 +97,10 @@ def _data(spec: dict[str, Any]):
 
 def worker_ours(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     from rae_bench.data import DataSource
+    from rae_bench.native import keep_freed_memory
     from rae_bench.train import train
+
+    keep_freed_memory()  # what `rae-bench train` (rae_bench.cli.main) does first
 
     res = train(spec["run"], out, DataSource.from_config(spec["data_root"], spec["cache_dir"]), device="cpu",
                 threads=spec["threads"], progress=True, checkpoint_every=spec["checkpoint_every"])
@@ -181,11 +184,16 @@ def worker_pythae(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     return {"loop_s": clock.t1 - clock.t0, "images": int(tr["epochs"]) * len(data)}
 
 
-def run_worker(side: str, spec: dict[str, Any], py: Path, out: Path) -> dict[str, Any]:
+# glibc's tunables with the effect of rae_bench.native.keep_freed_memory, for a process we do not control
+SAME_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
+
+
+def run_worker(side: str, spec: dict[str, Any], py: Path, out: Path, env_extra: dict[str, str] | None = None
+               ) -> dict[str, Any]:
     """One training run in a fresh process; returns its timings."""
     spec_file = out.with_suffix(".json")
     spec_file.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}", **(env_extra or {})}
     t0 = time.perf_counter()
     proc = subprocess.run([str(py), str(Path(__file__).resolve()), "--worker", side, "--spec", str(spec_file),
                            "--out", str(out)], env=env, capture_output=True, text=True)
@@ -207,6 +215,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="our training.precision (bf16: autocast, an explicit lower-precision option); pythae stays fp32")
+    ap.add_argument("--pythae-malloc", choices=("default", "same"), default="default",
+                    help="same: pythae's process gets our allocator setting too (GLIBC_TUNABLES), to compare the "
+                         "training code alone; default: glibc's defaults, what pythae's users get")
     ap.add_argument("--name", default=None,
                     help="result file name (default: train_vs_pythae[_<arch>][_bf16])")
     ap.add_argument("--worker", choices=("ours", "pythae"), help=argparse.SUPPRESS)
@@ -230,7 +241,8 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pythae": []}
             for r in range(args.repeats):  # interleaved: ours, pythae, ours, ...
                 for side, exe in (("ours", Path(sys.executable)), ("pythae", py)):
-                    res = run_worker(side, spec, exe, Path(tmp) / f"{model}_{side}_{r}")
+                    env_extra = {"GLIBC_TUNABLES": SAME_MALLOC} if side == "pythae" and args.pythae_malloc == "same" else None
+                    res = run_worker(side, spec, exe, Path(tmp) / f"{model}_{side}_{r}", env_extra)
                     runs[side].append(res)
                     print(f"  run {r + 1}/{args.repeats} {model} {side}: loop {res['loop_s']:.2f} s "
                           f"({res['images'] / res['loop_s']:.1f} img/s), end-to-end {res['end_to_end_s']:.2f} s",
@@ -244,19 +256,24 @@ def main() -> None:
             n_img = runs["ours"][0]["images"]
             mode = ("bf16 autocast: lower precision, explicit option, not the default" if args.precision == "bf16"
                     else "ours fp32 channels-last (the default), pythae fp32 NCHW")
-            label = "" if args.precision == "fp32" else f", ours {args.precision}"
+            mode += ("; pythae with our allocator setting (GLIBC_TUNABLES)" if args.pythae_malloc == "same"
+                     else "; ours keeps freed memory (the CLI's default), pythae glibc's defaults")
+            label = ("" if args.precision == "fp32" else f", ours {args.precision}") + (
+                ", pythae with our allocator setting" if args.pythae_malloc == "same" else "")
             rows.append(row(f"training throughput vs pythae {version}, MNIST {model} ({args.arch} nets{label})",
                             ours=ours, reference=ref, unit="img/s", target=">= 1.2x", met=ours / ref >= 1.2,
                             higher_is_better=True, runs=ips,
                             note=f"{mode}; {n_img} images, batch {args.batch_size}, {args.threads} threads; loop only; "
                                  f"end-to-end {e_ours:.1f} s vs {e_ref:.1f} s"))
             raw[model] = {"runs": runs, "end_to_end_median_s": {"ours": e_ours, "pythae": e_ref}}
-    suffix = ("" if args.arch == "paper" else f"_{args.arch}") + ("" if args.precision == "fp32" else f"_{args.precision}")
+    suffix = (("" if args.arch == "paper" else f"_{args.arch}") + ("" if args.precision == "fp32" else f"_{args.precision}")
+              + ("" if args.pythae_malloc == "default" else "_same_malloc"))
     name = args.name or f"train_vs_pythae{suffix}"
     command = ("python benchmarks/train_vs_pythae.py" + ("" if args.arch == "paper" else
                                                          f" --arch {args.arch} --n-train {args.n_train}")
                + ("" if args.precision == "fp32" else f" --precision {args.precision}")
-               + ("" if args.models == "vae,rae_l2" else f" --models {args.models}"))
+               + ("" if args.models == "vae,rae_l2" else f" --models {args.models}")
+               + ("" if args.pythae_malloc == "default" else " --pythae-malloc same"))
     save(name, command, rows,
          {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "spec", "out")},
           "pythae_version": version, "raw": raw})
