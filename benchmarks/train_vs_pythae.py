@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import HERE, ROOT, median, row, save, scratch
+from rae_bench.native import GLIBC_TUNABLES_EQUIVALENT
 
 VENV = HERE / ".venv-pythae"
 PYTHAE_PIN = "pythae==0.1.2"
@@ -184,10 +185,6 @@ def worker_pythae(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     return {"loop_s": clock.t1 - clock.t0, "images": int(tr["epochs"]) * len(data)}
 
 
-# glibc's tunables with the effect of rae_bench.native.keep_freed_memory, for a process we do not control
-SAME_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
-
-
 def run_worker(side: str, spec: dict[str, Any], py: Path, out: Path, env_extra: dict[str, str] | None = None
                ) -> dict[str, Any]:
     """One training run in a fresh process; returns its timings."""
@@ -241,7 +238,8 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pythae": []}
             for r in range(args.repeats):  # interleaved: ours, pythae, ours, ...
                 for side, exe in (("ours", Path(sys.executable)), ("pythae", py)):
-                    env_extra = {"GLIBC_TUNABLES": SAME_MALLOC} if side == "pythae" and args.pythae_malloc == "same" else None
+                    same = side == "pythae" and args.pythae_malloc == "same"  # ours' allocator setting, via glibc
+                    env_extra = {"GLIBC_TUNABLES": GLIBC_TUNABLES_EQUIVALENT} if same else None
                     res = run_worker(side, spec, exe, Path(tmp) / f"{model}_{side}_{r}", env_extra)
                     runs[side].append(res)
                     print(f"  run {r + 1}/{args.repeats} {model} {side}: loop {res['loop_s']:.2f} s "

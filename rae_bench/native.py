@@ -16,6 +16,10 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 # glibc's largest accepted mmap threshold on 64-bit (HEAP_MAX_SIZE / 2 = 4 * 1024 * 1024 * sizeof(long))
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+TRIM_THRESHOLD_NEVER = 2**31 - 1  # mallopt takes an int: the largest one, so the heap is never trimmed
+# the same setting as glibc tunables, for a process started without rae_bench (benchmarks' references)
+GLIBC_TUNABLES_EQUIVALENT = (f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD_MAX}"
+                             f":glibc.malloc.trim_threshold={TRIM_THRESHOLD_NEVER}")
 # Opt-out for a user who wants glibc's defaults (e.g. to measure them): RAE_BENCH_MALLOC=default
 MALLOC_VARIABLE = "RAE_BENCH_MALLOC"
 
@@ -38,8 +42,8 @@ def keep_freed_memory() -> bool:
     a small-net MNIST train job spent 5-6 s of 27 s in the kernel (2.7 M minor page faults). Serving
     blocks up to 32 MB from the heap and never trimming it cuts that to 0.5 s (145 k faults) and the
     job's wall time by about 20 %, with the same weights bit for bit; peak memory grows by about 6 %
-    (measured in benchmarks/README.md, "The C allocator"). Equivalent to ``GLIBC_TUNABLES=
-    glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=...`` but needs no re-exec.
+    (measured in benchmarks/README.md, "The C allocator"). Equivalent to ``GLIBC_TUNABLES`` set to
+    ``GLIBC_TUNABLES_EQUIVALENT`` before the process starts, but needs no re-exec.
 
     Returns whether the setting was applied: only with glibc (Linux), unless RAE_BENCH_MALLOC=default.
     """
@@ -55,5 +59,5 @@ def keep_freed_memory() -> bool:
     # an explicit mmap threshold also switches off glibc's dynamic one, which would lower the trim
     # threshold again after the first large free
     ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1
-    ok = mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
+    ok = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_NEVER) == 1 and ok
     return ok
