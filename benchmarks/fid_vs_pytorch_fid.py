@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="our extractor's precision; bf16 is the explicit option that changes the numbers")
     ap.add_argument("--backend", choices=ib.BACKENDS, default="auto", help="our Inception engine (fp32)")
+    ap.add_argument("--name", default=None, help="result file name (default: fid_vs_pytorch_fid + precision/backend suffix)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message=".*not the official FID weights.*")
 
@@ -298,10 +299,12 @@ def main() -> None:
             note=f"PNG writing {med['png_writing_second']:.1f} s{'; ' + parity_note if tag else ''}"),
     ]
     command = ("python benchmarks/fid_vs_pytorch_fid.py" + (f" --n {n}" if n != 2000 else "")
+               + (f" --repeats {args.repeats}" if args.repeats != 3 else "")
                + (f" --precision {args.precision}" if args.precision != "fp32" else "")
-               + (f" --backend {args.backend}" if args.backend != "auto" else ""))
+               + (f" --backend {args.backend}" if args.backend != "auto" else "")
+               + (f" --name {args.name}" if args.name else ""))
     suffix = ("" if args.precision == "fp32" else f"_{args.precision}") + ("" if backend == "torch" else f"_{backend}")
-    save(NAME + suffix, command, rows, {
+    save(args.name or NAME + suffix, command, rows, {
         "parity": {"relative_difference": parity, "tolerance": PARITY_RTOL, "fids": fids},
         "stages": {"ours_first": ours_stage, "ours_second": ours2_stage, "pytorch_fid": breakdown},
         "inner_runs": inner,
