@@ -31,7 +31,8 @@ def table(results: list[dict]) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res in results:
         m = res["machine"]
-        where = f"{m['cores']} cores{', ' + m['gpu'] if m.get('gpu') else ''}"
+        # rows from different CPUs do not compare with each other, so each says where it ran
+        where = f"{m['cores']} cores, {m['gpu'] or m['cpu']}"
         for r in res["rows"]:
             note = f" ({r['note']})" if r.get("note") else ""
             lines.append(

@@ -271,7 +271,8 @@ def main() -> None:
                                                          f" --arch {args.arch} --n-train {args.n_train}")
                + ("" if args.precision == "fp32" else f" --precision {args.precision}")
                + ("" if args.models == "vae,rae_l2" else f" --models {args.models}")
-               + ("" if args.pythae_malloc == "default" else " --pythae-malloc same"))
+               + ("" if args.pythae_malloc == "default" else " --pythae-malloc same")
+               + (f" --name {args.name}" if args.name else ""))
     save(name, command, rows,
          {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "spec", "out")},
           "pythae_version": version, "raw": raw})
