@@ -28,3 +28,13 @@ def _backend_cache(tmp_path_factory):
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = before
+
+
+def pytest_configure(config):
+    """The user's RAE_BENCH_DATA / RAE_BENCH_SETTINGS would redirect the data roots the tests build for
+    themselves (the env var outranks a config's data_root, by design); real data comes via RAE_BENCH_TEST_DATA.
+    Removed before collection, so module-level copies of os.environ (subprocess envs) do not see them either."""
+    import os
+
+    for var in ("RAE_BENCH_DATA", "RAE_BENCH_SETTINGS"):
+        os.environ.pop(var, None)
