@@ -94,12 +94,17 @@ def _state_key(body: torch.nn.Module) -> str:
     return digest.hexdigest()[:20]
 
 
+def openvino_folder(body: torch.nn.Module) -> Path:
+    """The cache folder of ``body`` converted by this OpenVINO version (``model.xml`` / ``model.bin``)."""
+    return cache_dir() / f"openvino-{version('openvino')}-{_state_key(body)}"
+
+
 def openvino_runner(body: torch.nn.Module) -> Runner:
     import openvino as ov
 
     # Conversion (a trace of the whole net) takes ~15 s here, so the IR is cached per weights + version;
     # the folder is written aside and renamed into place, so concurrent jobs never read half a model.
-    folder = cache_dir() / f"openvino-{version('openvino')}-{_state_key(body)}"
+    folder = openvino_folder(body)
     model = None
     if (folder / "model.xml").is_file() and (folder / "model.bin").is_file():
         try:
