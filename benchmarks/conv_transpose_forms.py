@@ -43,6 +43,11 @@ LAYERS = {"paper": ((1024, 512, 8, 4, 2, 1), (512, 256, 16, 4, 2, 1)),
           "output": ((16, 1, 32, 4, 1, 1), (8, 3, 64, 5, 1, 2))}
 
 
+def out_side(side: int, k: int, stride: int, pad: int) -> int:
+    """Output side of a transposed convolution (no output padding)."""
+    return (side - 1) * stride - 2 * pad + k
+
+
 def conv_transpose(x: torch.Tensor, w: torch.Tensor, stride: int, pad: int) -> torch.Tensor:
     return F.conv_transpose2d(x, w, stride=stride, padding=pad)
 
@@ -73,7 +78,7 @@ def gemm_fold(x: torch.Tensor, w: torch.Tensor, stride: int, pad: int) -> torch.
     k = w.shape[-1]
     cols = x.permute(0, 2, 3, 1).reshape(n * h * wd, cin) @ w.reshape(cin, -1)  # N*H*W, Cout*k*k
     cols = cols.reshape(n, h * wd, -1).transpose(1, 2)
-    side = (h - 1) * stride - 2 * pad + k
+    side = out_side(h, k, stride, pad)
     return F.fold(cols, (side, side), k, padding=pad, stride=stride)
 
 
@@ -126,7 +131,7 @@ def main() -> None:
             for name in forms:
                 diff = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(sinks[name]["out"], ref))
                 total = median(times[name])
-                print(f"| {cin} -> {cout} at {side} -> {(side - 1) * stride - 2 * pad + k}, {k}x{k} stride {stride} | "
+                print(f"| {cin} -> {cout} at {side} -> {out_side(side, k, stride, pad)}, {k}x{k} stride {stride} | "
                       f"{'NCHW' if layout is torch.contiguous_format else 'channels-last'} | {name} | "
                       f"{1000 * median(sinks[name]['forward']):.0f} | {1000 * total:.0f} | {gflop / total:.0f} | "
                       f"{median(times['conv_transpose2d']) / total:.2f}x | "

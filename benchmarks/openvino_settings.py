@@ -47,16 +47,13 @@ def converted_model(tmp_weights: str):
     return ov.Core().read_model(str(ib.openvino_folder(ib.Body(ext.model.blocks).eval()) / "model.xml"))
 
 
-def runner(model, kind: str, batch: int, hint: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def runner(model, kind: str, batch: int, hint: str) -> Callable[[np.ndarray], np.ndarray]:
     import openvino as ov
 
     model = model.clone()
     if kind == "static":
         model.reshape([batch, 3, ib.SIZE, ib.SIZE])
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
-                                                      "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": hint})
-    if compiled.get_property("INFERENCE_PRECISION_HINT") != ov.Type.f32:
-        raise SystemExit("OpenVINO did not keep f32 here; these timings would not be the fp32 path")
+    compiled = ib.compile_openvino_f32(model, hint)  # the runner's compile, torch's thread count
     if hint == "LATENCY":
         request = compiled.create_infer_request()
 
@@ -98,7 +95,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for variant in args.variants.split(","):
         kind, batch, hint = variant.split(":")
-        run = runner(model, kind, int(batch), hint, args.threads)
+        run = runner(model, kind, int(batch), hint)
         out = run(x)  # warm-up
         first = out if first is None else first
         runs = [timed(lambda: run(x))[0] * 1000 / args.n for _ in range(args.repeats)]

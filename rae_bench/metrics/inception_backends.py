@@ -99,6 +99,19 @@ def openvino_folder(body: torch.nn.Module) -> Path:
     return cache_dir() / f"openvino-{version('openvino')}-{_state_key(body)}"
 
 
+def compile_openvino_f32(model, hint: str = "LATENCY"):
+    """``model`` compiled for the CPU plugin in f32 (checked: bf16 / f16 would change the FID), with the
+    performance ``hint`` and torch's thread count."""
+    import openvino as ov
+
+    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": hint}
+    compiled = ov.Core().compile_model(model, "CPU", config)
+    precision = compiled.get_property("INFERENCE_PRECISION_HINT")
+    if precision != ov.Type.f32:
+        raise RuntimeError(f"OpenVINO CPU plugin runs in {precision}, not f32")
+    return compiled
+
+
 def openvino_runner(body: torch.nn.Module) -> Runner:
     import openvino as ov
 
@@ -124,12 +137,7 @@ def openvino_runner(body: torch.nn.Module) -> Runner:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:  # read-only home etc.: run without the cache
             pass
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": "LATENCY"}
-    compiled = ov.Core().compile_model(model, "CPU", config)
-    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-    if hint != ov.Type.f32:  # bf16 / f16 would change the FID
-        raise RuntimeError(f"OpenVINO CPU plugin runs in {hint}, not f32")
-    request = compiled.create_infer_request()
+    request = compile_openvino_f32(model).create_infer_request()
 
     def run(x: torch.Tensor) -> np.ndarray:
         out = request.infer([np.ascontiguousarray(x.numpy())])
