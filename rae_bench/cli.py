@@ -182,9 +182,16 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
     reference_stats(Path(args.out), lambda: extract_features(extractor, test))
 
 
-def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str) -> dict[str, Any]:
-    """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``."""
-    return _json_arg(text) if text else cfg.get("samplers", {}).get(sampler, {})
+def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str, model_path: str | None = None) -> dict[str, Any]:
+    """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``
+    on the dataset of the run beside ``model_path`` (its config.json)."""
+    if text:
+        return _json_arg(text)
+    from .config import resolve_sampler
+
+    record = Path(model_path).parent / "config.json" if model_path else None
+    dataset = json.loads(record.read_text()).get("dataset") if record is not None and record.is_file() else None
+    return resolve_sampler(cfg, dataset, sampler)
 
 
 def cmd_fit_sampler(args: argparse.Namespace) -> None:
@@ -192,7 +199,7 @@ def cmd_fit_sampler(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    params = _sampler_params(args.params, cfg, args.sampler)
+    params = _sampler_params(args.params, cfg, args.sampler, args.model_path)
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
@@ -205,7 +212,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     extractor = _extractor(args.extractor, args, cfg)
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
-        fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler), args.seed)
+        fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
     metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit,
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),
