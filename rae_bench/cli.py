@@ -11,6 +11,7 @@
     rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
     rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
     rae-bench models
+    rae-bench plan --configfile config/paper.yaml [table3 ...]
 
 Settings come from ``--config`` files (default ``config/config.yaml``); the
 workflow passes the few resolved values a job needs as JSON instead
@@ -291,6 +292,15 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(summary(agree))
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from .config import DEFAULT_CONFIG, load_config
+    from .plan import format_plan, load_step_costs, plan
+
+    cfg = load_config([DEFAULT_CONFIG, *(args.configfile or [])])
+    costs = load_step_costs()
+    print(format_plan(plan(cfg, args.targets or None, costs), costs))
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from .models import MODELS, PLUGINS
 
@@ -401,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconstructions", action="store_true",
                    help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("plan", help="the runs, training steps and estimated GPU-hours of tables/figures (default all)")
+    p.add_argument("--configfile", action="append", metavar="FILE",
+                   help="a config file over config/config.yaml, as for snakemake --configfile (repeat for more)")
+    p.add_argument("targets", nargs="*", help="table or figure names (table3, figure2); default: all")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("models", help="list the model names a config can use (built-ins and installed plugins)")
     p.set_defaults(func=cmd_models)
