@@ -20,7 +20,9 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 # rae_bench's rule (rae_bench.config.merge_config_file), then --config key=value on top, so that jobs see
 # exactly what rae_bench.config.load_config gives.
 try:
-    _merged = read_config_files([os.path.join(workflow.basedir, "config/config.yaml"), *workflow.config_settings.configfiles])
+    _merged = read_config_files(
+        [os.path.join(workflow.basedir, "config/config.yaml"), *workflow.config_settings.configfiles]
+    )
 except ConfigError as exc:
     sys.exit(f"error: {exc}")
 config.clear()
