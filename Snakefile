@@ -6,13 +6,27 @@ import sys
 
 from snakemake.utils import min_version
 
-from rae_bench.config import validate_config
+from rae_bench.config import deep_merge, read_config_files, validate_config
 from rae_bench.errors import ConfigError
 
 min_version("9.0")
 
 
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
+
+
+# Snakemake deep-merges every --configfile over config.yaml; a profile (a file with `profile:`, such as
+# config/paper.yaml) must instead own its run sections whole. Rebuild `config` from the same files with
+# rae_bench's rule (rae_bench.config.merge_config_file), then --config key=value on top, so that jobs see
+# exactly what rae_bench.config.load_config gives.
+try:
+    _merged = read_config_files(
+        [os.path.join(workflow.basedir, "config/config.yaml"), *workflow.config_settings.configfiles]
+    )
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
+config.clear()
+config.update(deep_merge(_merged, dict(workflow.config_settings.config)))
 
 
 report: "workflow/report/workflow.rst"

@@ -15,8 +15,10 @@
 #   3 determinism (120 s)  benchmarks/gpu_determinism.py: two identical CUDA runs of one chain (bit-identical
 #                          losses, weights, metrics?) and one CPU run of it (how far is CUDA from the CPU),
 #                          the three at the same time (--parallel), as a DAG's jobs share the GPU
-#   4 throughput (80 s)    benchmarks/hardware.py --devices cuda: paper MNIST and CelebA VAE nets, img/s, GFLOP/s
-#                          against fp32 and TF32 matmul peaks, share of the step the GPU is busy
+#   4 throughput (110 s)   benchmarks/hardware.py --devices cuda: paper MNIST and CelebA VAE nets, img/s, GFLOP/s
+#                          against fp32 and TF32 matmul peaks, share of the step the GPU is busy; then
+#                          benchmarks/plan_vs_device.py: the paper profile's RAE (L2) MNIST row, 30 timed steps,
+#                          against `rae-bench plan`'s per-step estimate (same log)
 #   5 FID (130 s)          benchmarks/gpu_fid.py: 2,000 + 2,000 64x64 images, random Inception weights, ours vs
 #                          pytorch-fid's get_activations and CLI, fp32 and TF32: img/s and FID agreement
 #   6 summary              $OUT/summary.md (ready for benchmarks/README.md), $OUT/summary.json, $OUT/details.tar.gz
@@ -150,9 +152,11 @@ step_hardware() {
   if [ "$SMOKE" = 1 ]; then
     "$PY" benchmarks/hardware.py --devices cpu --arch tiny --steps 1 --repeats 1 --mm-size 256 --profile-steps 1 \
       --name hardware_gpu
+    "$PY" benchmarks/plan_vs_device.py --device cpu --run ae --steps 1 --warmup 1
   else
     "$PY" benchmarks/hardware.py --devices cuda --datasets mnist,celeba --cuda-steps 20 --repeats 3 \
       --name hardware_gpu
+    "$PY" benchmarks/plan_vs_device.py --device cuda --dataset mnist --run rae_l2 --steps 30
   fi
 }
 
@@ -171,7 +175,7 @@ echo "rae_bench GPU session: $([ "$SMOKE" = 1 ] && echo 'CPU SMOKE RUN (device c
 step 1 env 50 step_env
 step 2 dag "$([ "$SMOKE" = 1 ] && echo 120 || echo 140)" step_dag
 step 3 determinism "$([ "$SMOKE" = 1 ] && echo 150 || echo 120)" step_determinism
-step 4 hardware 80 step_hardware
+step 4 hardware 110 step_hardware
 step 5 fid "$([ "$SMOKE" = 1 ] && echo 120 || echo 130)" step_fid
 
 echo "== summary ($(( SECONDS - START )) s so far)"

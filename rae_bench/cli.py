@@ -11,6 +11,7 @@
     rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
     rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
     rae-bench models
+    rae-bench plan --configfile config/paper.yaml [table3 ...]
 
 Settings come from ``--config`` files (default ``config/config.yaml``); the
 workflow passes the few resolved values a job needs as JSON instead
@@ -182,9 +183,16 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
     reference_stats(Path(args.out), lambda: extract_features(extractor, test))
 
 
-def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str) -> dict[str, Any]:
-    """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``."""
-    return _json_arg(text) if text else cfg.get("samplers", {}).get(sampler, {})
+def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str, model_path: str | None = None) -> dict[str, Any]:
+    """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``
+    on the dataset of the run beside ``model_path`` (its config.json)."""
+    if text:
+        return _json_arg(text)
+    from .config import resolve_sampler
+
+    record = Path(model_path).parent / "config.json" if model_path else None
+    dataset = json.loads(record.read_text()).get("dataset") if record is not None and record.is_file() else None
+    return resolve_sampler(cfg, dataset, sampler)
 
 
 def cmd_fit_sampler(args: argparse.Namespace) -> None:
@@ -192,7 +200,7 @@ def cmd_fit_sampler(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    params = _sampler_params(args.params, cfg, args.sampler)
+    params = _sampler_params(args.params, cfg, args.sampler, args.model_path)
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
@@ -205,7 +213,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     extractor = _extractor(args.extractor, args, cfg)
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
-        fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler), args.seed)
+        fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
     metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit,
                        extractor=lambda x: extract_features(extractor, x),
                        extractor_name=getattr(extractor, "name", args.extractor),
@@ -282,6 +290,15 @@ def cmd_table(args: argparse.Namespace) -> None:
         write_text(args.html, table_html(args.name, df))  # the report's view of the table
     print(f"wrote {args.csv}, {args.tex} and {agreement_path} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
     print(summary(agree))
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from .config import DEFAULT_CONFIG, load_config
+    from .plan import format_plan, load_step_costs, plan
+
+    cfg = load_config([DEFAULT_CONFIG, *(args.configfile or [])])
+    costs = load_step_costs()
+    print(format_plan(plan(cfg, args.targets or None, costs), costs))
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -394,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconstructions", action="store_true",
                    help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("plan", help="the runs, training steps and estimated GPU-hours of tables/figures (default all)")
+    p.add_argument("--configfile", action="append", metavar="FILE",
+                   help="a config file over config/config.yaml, as for snakemake --configfile (repeat for more)")
+    p.add_argument("targets", nargs="*", help="table or figure names (table3, figure2); default: all")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("models", help="list the model names a config can use (built-ins and installed plugins)")
     p.set_defaults(func=cmd_models)

@@ -269,12 +269,15 @@ def check_sampler_params(samplers: Mapping[str, Any]) -> None:
 
     with on_meta():
         probe = build_model("ae", (4,), 2, "tiny", {})
-    for name, params in samplers.items():
+    for name, spec in samplers.items():
         check_name("sampler", name)
-        try:
-            build_sampler(name, probe, params)
-        except RaeBenchError as exc:
-            raise ConfigError(f"samplers.{name}: {exc}") from None
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ConfigError(f"samplers.{name} params {short(params)} are invalid ({type(exc).__name__}: "
-                              f"{short(str(exc), 100)}); fix them in the config") from None
+        per_ds = spec.get("datasets") or {}  # per-dataset overrides (rae_bench.config.resolve_sampler)
+        base = {k: v for k, v in spec.items() if k != "datasets"}
+        for params in [base, *({**base, **(o or {})} for o in per_ds.values())]:
+            try:
+                build_sampler(name, probe, params)
+            except RaeBenchError as exc:
+                raise ConfigError(f"samplers.{name}: {exc}") from None
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise ConfigError(f"samplers.{name} params {short(params)} are invalid ({type(exc).__name__}: "
+                                  f"{short(str(exc), 100)}); fix them in the config") from None

@@ -50,3 +50,22 @@ def test_unrelated_change_keeps_run_identity():
 
 
 # Invalid configs, YAML errors and the CLI's one-line errors: tests/test_faults.py (the fault catalogue).
+
+
+def test_snakemake_jobs_see_load_config_with_profiles(tmp_path):
+    """`snakemake --configfile config/paper.yaml user.yaml`: the job's run config is resolve_run on
+    load_config of the same files (paper.yaml owns its models whole; a user's small file still merges)."""
+    import json
+    import re
+    import subprocess
+
+    user = write(tmp_path, {"seeds": [1], "models": {"injflow": {"params": {"rec_weight": 5.0}}}})
+    out = subprocess.run(["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "wd"), "-n", "-p",
+                          "--cores", "1", "results/mnist/rae_gp/seed1/model.pt", "results/mnist/injflow/seed1/model.pt",
+                          "--configfile", str(PAPER), str(user)], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = {r["run"]: r for r in map(json.loads, re.findall(r"--run-config '([^']*)'", out.stdout))}
+    cfg = load_config([DEFAULT, PAPER, user])
+    assert jobs["rae_gp"] == resolve_run(cfg, "mnist", "rae_gp", 1)
+    assert jobs["rae_gp"]["training"]["epochs"] == 100  # not config.yaml's quick `epochs: 2`
+    assert jobs["injflow"] == resolve_run(cfg, "mnist", "injflow", 1) and jobs["injflow"]["params"]["rec_weight"] == 5.0

@@ -2,7 +2,7 @@
 import json
 import os
 
-from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run
+from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
 from rae_bench.deploy import workflow_env_file
 from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 

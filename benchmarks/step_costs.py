@@ -1,0 +1,76 @@
+"""Per-step training cost of the paper nets, the table ``rae-bench plan`` prices runs with.
+
+    nice -n 10 python benchmarks/step_costs.py [--steps 2] [--batch 32]
+
+Times ``model.train_step`` (after one warm-up step) of the plain auto-encoder on the ``paper`` nets for
+each image shape of the paper profile (1x28x28, 3x32x32, 3x64x64, 64-d vectors), and every model of
+the paper profile on MNIST with its paper-profile params, whose ratio to the AE is the model factor.
+One CPU thread. Writes rae_bench/step_costs.json (atomically). GPU figures (``gpu_per_step_ae``) come
+from benchmarks/gpu_session.sh; without them plan divides the CPU time by ``gpu_speedup``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from _common import ROOT, cpu_model
+
+import torch
+
+from rae_bench.atomic import write_json
+from rae_bench.config import load_config, resolve_run
+from rae_bench.models import build_model
+
+SHAPES = {"1x28x28": (1, 28, 28), "3x32x32": (3, 32, 32), "3x64x64": (3, 64, 64), "64": (64,)}
+# assumed H100 speed-up over one CPU core for these nets (not measured here: no GPU this session)
+GPU_SPEEDUP = 100.0
+
+
+def time_steps(model_name: str, shape: tuple[int, ...], latent: int, params: dict, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(model_name, shape, latent, "paper", params)
+    opts = model.optimizers({"lr": 1e-4, "betas": [0.9, 0.999]})
+    x = torch.rand(batch, *shape)
+    model.train()
+    model.train_step(x, opts)  # warm-up (allocations, lazy state)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        model.train_step(x, opts)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    per_ae = {}
+    for key, shape in SHAPES.items():
+        per_ae[f"paper/{key}"] = {"seconds": round(time_steps("ae", shape, 16, {}, args.batch, args.steps), 5),
+                                  "batch": args.batch}
+        print(key, per_ae[f"paper/{key}"], flush=True)
+    cfg = load_config([ROOT / "config" / "config.yaml", ROOT / "config" / "paper.yaml"])
+    ae = per_ae["paper/1x28x28"]["seconds"]
+    factors, seen = {"ae": 1.0}, {"ae"}
+    for run_name, entry in cfg["models"].items():
+        run = resolve_run(cfg, "mnist", run_name, 0)
+        if run["model"] in seen:
+            continue
+        seen.add(run["model"])
+        t = time_steps(run["model"], SHAPES["1x28x28"], min(run["latent_dim"], 64), run["params"], args.batch, args.steps)
+        factors[run["model"]] = round(t / ae, 3)
+        print(run["model"], factors[run["model"]], flush=True)
+    write_json(ROOT / "rae_bench" / "step_costs.json", {
+        "machine": f"{cpu_model()}, 1 thread", "command": "nice -n 10 python benchmarks/step_costs.py",
+        "per_step_ae": per_ae, "model_factor": factors, "gpu_speedup": GPU_SPEEDUP,
+        "gpu_per_step_ae": {},
+        "notes": "CPU seconds per train_step (median of --steps after a warm-up), linear in batch; "
+                 "model_factor: each model's step on MNIST paper nets / the AE's; gpu_speedup: assumed"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""``rae-bench plan``: runs, their training steps and GPU-hours, from the workflow's own resolution."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rae_bench.config import load_config, resolve_run
+from rae_bench.plan import load_step_costs, plan, table_runs, training_steps
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"]
+
+
+def test_steps_count_as_the_trainer_counts():
+    cfg = load_config(FILES)
+    # epochs x floor(n_train / batch): the trainer drops an epoch's last partial batch (rae_bench/train.py)
+    assert training_steps(resolve_run(cfg, "mnist", "maskaae", 0)) == 534 * (60000 // 64) == 500358
+    assert training_steps(resolve_run(cfg, "celeba", "vae_learned", 0)) == 70 * (162770 // 64)
+    assert training_steps(resolve_run(cfg, "cifar10", "flexae_cap1", 0)) == 1667 * (10000 // 128)  # its n_train
+    assert training_steps(resolve_run(cfg, "synth_n8", "wae_mmd_m4", 0)) == 100 * (10000 // 100)
+
+
+def test_plan_covers_tables_sweeps_and_prices_each_run():
+    cfg = load_config(FILES)
+    runs = table_runs(cfg)
+    assert ("table5", "celeba", "flexae_cap6") in runs and ("table2", "mnist", "maskaae_m256") in runs
+    assert ("figure5", "synth_n16", "wae_mmd_m2") in runs
+    rows = plan(cfg, ["table3"], load_step_costs())
+    assert {r.run for r in rows} >= {"rae_gp", "injflow", "maskaae", "flexae"} and all(r.table == "table3" for r in rows)
+    by = {(r.dataset, r.run): r for r in rows}
+    # same net and image size: cost ~ steps x batch x model factor
+    ae, mask = by[("mnist", "ae")], by[("mnist", "maskaae")]
+    factor = load_step_costs()["model_factor"]["maskaae"]
+    assert abs(mask.gpu_hours / ae.gpu_hours - factor * (mask.steps * 64) / (ae.steps * 100)) < 1e-6
+
+
+def test_plan_cli_prints_runs_and_totals():
+    out = subprocess.run([sys.executable, "-m", "rae_bench", "plan", "--configfile", str(FILES[1]), "table4"],
+                         capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert "maskaae" in out and "table4: 15 runs" in out and "GPU-hours" in out
+    assert "no GPU measurement" in out  # the CPU figure is scaled, and it says so
