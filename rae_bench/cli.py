@@ -196,6 +196,15 @@ def cmd_fit_sampler(args: argparse.Namespace) -> None:
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
+def _per_sample_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``features.knn_k`` and ``features.fid_infinity`` (+ ``fid_infinity_points``) as evaluate's arguments."""
+    from .metrics import FID_INFINITY_POINTS, KNN_K
+
+    feats = cfg.get("features", {})
+    points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS)) if feats.get("fid_infinity") else None
+    return {"knn_k": int(feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .metrics import extract_features
@@ -212,7 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                        extractor_quality=getattr(extractor, "meta", {}).get("test"),
                        extractor_backend=getattr(extractor, "backend", None),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
-                       device=_device(args, cfg))
+                       device=_device(args, cfg), **_per_sample_settings(cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
 
 
