@@ -196,13 +196,16 @@ def cmd_fit_sampler(args: argparse.Namespace) -> None:
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
-def _per_sample_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``features.knn_k`` and ``features.fid_infinity`` (+ ``fid_infinity_points``) as evaluate's arguments."""
+def _per_sample_settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """k of the k-NN metrics and FID-infinity's points: --knn-k / --fid-infinity-points (what the workflow
+    passes), else ``features.knn_k`` and ``features.fid_infinity`` (+ ``fid_infinity_points``) of --config."""
     from .metrics import FID_INFINITY_POINTS, KNN_K
 
     feats = cfg.get("features", {})
-    points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS)) if feats.get("fid_infinity") else None
-    return {"knn_k": int(feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
+    points = getattr(args, "fid_infinity_points", None)
+    if points is None and feats.get("fid_infinity"):
+        points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS))
+    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -221,7 +224,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                        extractor_quality=getattr(extractor, "meta", {}).get("test"),
                        extractor_backend=getattr(extractor, "backend", None),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
-                       device=_device(args, cfg), **_per_sample_settings(cfg))
+                       device=_device(args, cfg), **_per_sample_settings(args, cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
 
 
@@ -250,7 +253,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     _setup(args, cfg)
     metrics = parse_metrics(args.metrics)
     a, b = open_inputs(args.a, args.b, args.n, _device(args, cfg))
-    result = score(a, b, metrics, lambda: _score_extractor(args, cfg), seed=args.seed)
+    result = score(a, b, metrics, lambda: _score_extractor(args, cfg), seed=args.seed,
+                   knn_k=_per_sample_settings(args, cfg)["knn_k"])
     print("\n".join(result_lines(result)))
     if args.json:
         write_json(args.json, result)
@@ -374,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier")
     p.add_argument("--reference", required=True)
     p.add_argument("--n-samples", type=int, required=True)
+    p.add_argument("--knn-k", type=int, help="k of k-NN precision/recall, density/coverage (default: features.knn_k, else 5)")
+    p.add_argument("--fid-infinity-points", type=int,
+                   help="also FID-infinity (fid_gen_inf) from this many sample sizes N/10..N (default: features.fid_infinity)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
 
@@ -381,7 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("a", metavar="A", help="evaluated set: image folder, .npz (images or mu/sigma), or sampler folder")
     p.add_argument("b", metavar="B", help="reference set, the same kinds")
-    p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prd (default: fid)")
+    p.add_argument("--metrics", default="fid",
+                   help="comma-separated: fid, kid, prd (Sajjadi et al.'s precision/recall), knn (k-NN precision/"
+                        "recall, density, coverage), fid_inf (FID-infinity) (default: fid)")
+    p.add_argument("--knn-k", type=int, default=None, help="k of the knn metrics (default: 5)")
     p.add_argument("--extractor", choices=("inception", "classifier"), default="inception")
     p.add_argument("--classifier", help="classifier.pt for --extractor classifier")
     p.add_argument("--dataset", help="use results/DATASET/features/classifier/classifier.pt (with --results)")

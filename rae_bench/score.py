@@ -15,7 +15,8 @@ workflow's own feature path (:func:`~rae_bench.metrics.build_extractor`,
 - a sampler folder of this suite (``results/<ds>/<model>/seed<s>/<sampler>``,
   with ``model.pt`` one level up): ``n`` samples drawn exactly as ``evaluate`` draws them.
 
-PRD and KID treat A as the evaluated set and B as the reference.
+PRD, KID, the k-NN metrics (``knn``) and FID-infinity (``fid_inf``: A's FID against B extrapolated to
+infinitely many samples of A) treat A as the evaluated set and B as the reference.
 """
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError, output_error, unknown_name
-from .metrics import extract_features, frechet_distance, gaussian_stats, kid, prd_scores
+from .metrics import KNN_K, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid, prd_scores, prdc
 
-METRICS = ("fid", "kid", "prd")
+# knn: k-NN precision/recall and density/coverage (prdc's definitions); fid_inf: FID at N = infinity
+METRICS = ("fid", "kid", "prd", "knn", "fid_inf")
 IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")  # pytorch-fid's
 IMAGE_KEYS = ("arr_0", "images")
 PRD_CLUSTERS = 20  # prd_scores' default: PRD needs at least half as many images per side
@@ -242,11 +244,11 @@ def parse_metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
+def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], knn_k: int = KNN_K) -> None:
     """Refuse, before any feature is computed, what the inputs cannot give."""
     for side, inp in (("A", a), ("B", b)):
         if inp.images is None and inp.features is None:
-            needs = [m for m in metrics if m != "fid"]
+            needs = [m for m in metrics if m != "fid" and not (m == "fid_inf" and side == "B")]
             if needs:
                 what = " and ".join(m.upper() for m in needs) + (" needs" if len(needs) == 1 else " need")
                 raise DataError(f"{what} feature vectors but {side} ({inp.path}) holds only "
@@ -257,6 +259,9 @@ def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
         if "prd" in metrics and len(inp) < PRD_CLUSTERS // 2:
             raise DataError(f"{side} ({inp.path}) holds {len(inp)} images; PRD needs at least {PRD_CLUSTERS // 2} "
                             f"per side ({PRD_CLUSTERS} clusters); add images or drop prd from --metrics")
+        if "knn" in metrics and len(inp) <= knn_k:
+            raise DataError(f"{side} ({inp.path}) holds {len(inp)} images; k-NN metrics with k = {knn_k} need more "
+                            f"than {knn_k} per side; add images, lower --knn-k or drop knn from --metrics")
 
 
 def _side_features(inp: ScoreInput, extractor: Any) -> np.ndarray | None:
@@ -270,9 +275,9 @@ def _stats(inp: ScoreInput, feats: np.ndarray | None) -> tuple[np.ndarray, np.nd
 
 
 def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: Callable[[], Any],
-          seed: int = 0) -> dict[str, Any]:
+          seed: int = 0, knn_k: int = KNN_K) -> dict[str, Any]:
     """The requested metrics of A against B; the extractor is built only when a side has images."""
-    check_inputs(a, b, metrics)
+    check_inputs(a, b, metrics, knn_k)
     extractor = make_extractor() if a.images is not None or b.images is not None else None
     fa, fb = _side_features(a, extractor), _side_features(b, extractor)
     sa, sb = _stats(a, fa), _stats(b, fb)
@@ -291,6 +296,10 @@ def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: 
         m = min(len(fa), len(fb))  # PRD compares equal numbers of points
         pr = prd_scores(fa[:m], fb[:m], seed=seed)
         out.update({"precision": pr["precision"], "recall": pr["recall"], "prd_n": m})
+    if "knn" in metrics:
+        out.update(prdc(fb, fa, k=knn_k))  # B is the real set, A the fake one
+    if "fid_inf" in metrics:
+        out.update(fid_infinity(fa, *sb, seed=seed))
     return out
 
 
@@ -303,6 +312,12 @@ def result_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"kid: {result['kid']:.6f} +- {result['kid_std']:.6f}")
     if "precision" in result:
         lines.append(f"precision: {result['precision']:.4f} recall: {result['recall']:.4f}")
+    if "knn_precision" in result:
+        lines.append(f"knn_precision: {result['knn_precision']:.4f} knn_recall: {result['knn_recall']:.4f} "
+                     f"density: {result['density']:.4f} coverage: {result['coverage']:.4f} (k = {result['knn_k']})")
+    if "fid_inf" in result:
+        lines.append(f"fid_inf: {result['fid_inf']:.4f} (fit over {result['fid_inf_points']} sizes "
+                     f"{result['fid_inf_min_n']}..{result['a']['n']})")
     return lines
 
 

@@ -112,3 +112,39 @@ def test_evaluate_writes_knn_metrics_and_fid_infinity(tmp_path):
     assert {k: stored[k] for k in expected} == expected and stored["n_samples"] == 20
     assert stored["fid_gen_inf"] == pytest.approx(fid_infinity(samples, *load_stats(reference), 4, seed=5)["fid_inf"])
     assert stored["fid_inf_points"] == 4 and stored["fid_inf_min_n"] == 2
+
+
+def test_table_columns_and_caption_say_which_n(tmp_path):
+    from rae_bench.config import DEFAULT_CONFIG, load_config, validate_config
+    from rae_bench.report.tables import collect, to_latex
+
+    spec = {"kind": "rows", "datasets": ["mnist"], "seeds": [0],
+            "rows": [{"label": "AE", "model": "ae", "sampler": "prior"}]}
+    path = tmp_path / "mnist" / "ae" / "seed0" / "prior" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"extractor": "classifier", "n_samples": 100, "fid_rec": 1.0, "fid_gen": 2.0, '
+                    '"fid_gen_inf": 1.5, "knn_precision": 0.7, "knn_recall": 0.6, "density": 0.9, "coverage": 0.8}')
+    assert list(dict.fromkeys(collect("table3", spec, tmp_path)["metric"])) == ["fid_rec", "fid_gen"]  # unchanged
+    metrics = ["fid_gen", "fid_gen_inf", "knn_precision", "knn_recall", "density", "coverage"]
+    df = collect("table3", {**spec, "metrics": metrics}, tmp_path)
+    assert df.set_index("metric")["ours"].to_dict() == {"fid_gen": 2.0, "fid_gen_inf": 1.5, "knn_precision": 0.7,
+                                                         "knn_recall": 0.6, "density": 0.9, "coverage": 0.8}
+    tex = to_latex("table3", df)
+    assert "{Density}" in tex and "{Coverage}" in tex and "{k-NN Prec.}" in tex
+    assert "100 samples" in tex and "Gen. FID-inf: N = infinity" in tex
+    assert "N = infinity" not in to_latex("table3", collect("table3", spec, tmp_path))
+    cfg = load_config([DEFAULT_CONFIG])
+    cfg["tables"]["table3"]["metrics"] = metrics
+    cfg["features"].update({"knn_k": 3, "fid_infinity": True, "fid_infinity_points": 10})
+    validate_config(cfg)
+
+
+def test_workflow_passes_per_sample_settings_as_params():
+    from pathlib import Path
+
+    ns = {"config": {}, "workflow": None}
+    text = (Path(__file__).parents[1] / "workflow" / "rules" / "common.smk").read_text()
+    start = text.index("def per_sample_args")
+    exec(text[start:text.index("\ndef ", start + 1)], ns)
+    assert ns["per_sample_args"]({}) == "--knn-k 5"
+    assert ns["per_sample_args"]({"features": {"knn_k": 3, "fid_infinity": True}}) == "--knn-k 3 --fid-infinity-points 15"

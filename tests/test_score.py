@@ -227,3 +227,17 @@ def test_sample_exports_what_evaluate_scored(evaluated, tmp_path, capsys):
     assert "already exists" in _error(["sample", "--model-path", str(model), "--sampler-path", str(sampler),
                                        "--n", "4", "--out", str(tmp_path / "png")], capsys)
     assert "run folder" in _error(["score", str(root / "seed3"), str(reference)], capsys)
+
+
+def test_score_knn_metrics_equal_evaluates(evaluated, tmp_path, capsys):
+    root, clf, reference, metrics = evaluated
+    got = _score(root / "seed3" / "prior", reference, clf, tmp_path / "k.json", "--metrics", "knn,fid_inf",
+                 "--seed", "3")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["knn_precision", "fid_inf"]
+    for key in ("knn_precision", "knn_recall", "density", "coverage", "knn_k"):
+        assert got[key] == metrics[key], key
+    assert np.isfinite(got["fid_inf"]) and got["fid_inf_min_n"] == 2
+    assert main(["score", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(m in text for m in ("knn (k-NN", "fid_inf", "density", "coverage")), text
