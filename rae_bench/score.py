@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .atomic import current_umask
 from .errors import ConfigError, DataError, output_error, unknown_name
 from .metrics import KNN_K, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid, prd_scores, prdc
 
@@ -338,6 +339,7 @@ def _write_pngs(images: np.ndarray, folder: Path) -> None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700: give what mkdir would under the umask
     except OSError as exc:
         raise output_error(folder, exc) from None
     try:

@@ -1,0 +1,45 @@
+"""Edges a shared cluster finds (issue 25): file modes under the umask, decompression bombs, huge sample
+requests, a closed stdout, and Snakemake's string-typed --config lists."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rae_bench.atomic import torch_save, write_json, write_text
+from rae_bench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_mode_open_would_give(tmp_path, umask):
+    from rae_bench.score import export_images
+
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w"):
+            pass
+        write_text(tmp_path / "a.txt", "x")
+        write_json(tmp_path / "m.json", {"a": 1})
+        torch_save({"a": 1}, tmp_path / "c.pt")
+        export_images(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), tmp_path / "pngs")
+        os.mkdir(tmp_path / "plain_dir")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert _mode(tmp_path / "plain.txt") == expected
+    for name in ("a.txt", "m.json", "c.pt"):
+        assert _mode(tmp_path / name) == expected, name
+    assert _mode(tmp_path / "pngs") == _mode(tmp_path / "plain_dir") == 0o777 & ~umask
+    assert all(_mode(p) == expected for p in (tmp_path / "pngs").iterdir())
