@@ -43,3 +43,17 @@ def test_outputs_get_the_mode_open_would_give(tmp_path, umask):
         assert _mode(tmp_path / name) == expected, name
     assert _mode(tmp_path / "pngs") == _mode(tmp_path / "plain_dir") == 0o777 & ~umask
     assert all(_mode(p) == expected for p in (tmp_path / "pngs").iterdir())
+
+
+@pytest.mark.parametrize("argv", [["models"], ["--help"]])
+def test_closed_stdout_ends_quietly(argv):
+    """The reader of a real pipe is gone before the command writes (what `rae-bench models | head -1` meets)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "rae_bench", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    proc.stdout.close()  # before the interpreter has even imported the package
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 1) and "Traceback" not in err and "BrokenPipe" not in err, err
+    out = subprocess.run(f"{sys.executable} -m rae_bench models | head -1", shell=True, capture_output=True,
+                         text=True, cwd=ROOT, env=env)
+    assert out.stderr == "" and len(out.stdout.splitlines()) == 1
