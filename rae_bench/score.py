@@ -65,10 +65,10 @@ class ScoreInput:
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray:
-    from PIL import Image
+    from .data.files import open_image  # here: rae_bench.data imports this module
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return np.asarray(img.convert(mode))
     except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
         raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
@@ -95,10 +95,10 @@ class ImageFolder:
 
 def _probe(path: Path) -> tuple[tuple[int, int], str]:
     """Size and mode of an image file, from its header."""
-    from PIL import Image
+    from .data.files import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:  # a decompression bomb: refused from its header, with its size
             return img.size, img.mode
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read image {path} ({type(exc).__name__}); replace or delete the file") from None

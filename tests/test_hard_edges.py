@@ -57,3 +57,40 @@ def test_closed_stdout_ends_quietly(argv):
     out = subprocess.run(f"{sys.executable} -m rae_bench models | head -1", shell=True, capture_output=True,
                          text=True, cwd=ROOT, env=env)
     assert out.stderr == "" and len(out.stdout.splitlines()) == 1
+
+
+def _bomb(path: Path, side: int = 30000) -> None:
+    """A side x side 1-bit PNG of zeros: a few hundred KB on disk, 900 megapixels decoded."""
+    import zlib
+
+    row = b"\x00" + bytes((side + 7) // 8)  # filter byte + packed bits
+    comp = zlib.compressobj(9)
+    data = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    ihdr = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])  # bit depth 1, grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_one_error_line(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{i:03d}.png")
+    _bomb(folder / "004.png")
+    assert (folder / "004.png").stat().st_size < 2_000_000
+    code = main(["score", str(folder), str(folder), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "004.png" in err and "30000x30000" in err
+
+    from rae_bench.data import DataSource, load
+    from rae_bench.errors import DataError
+
+    src = DataSource(root=tmp_path, cache=tmp_path / "cache", verify=False)
+    with pytest.raises(DataError, match=r"004\.png is 30000x30000 pixels"):
+        load("image_folder", "train", src, {"path": str(folder), "test_fraction": 0.25})
