@@ -42,6 +42,17 @@ def _json_arg(text: str, kind: str | None = None) -> Any:
     return checked_json(value, kind)  # an object, of the shape ``kind`` (a --spec, --dataset-spec) needs
 
 
+def _count(text: str) -> int:
+    """An argparse type for a count: an integer, also written as 1e6 or 1_000_000."""
+    try:
+        value = float(text.replace("_", "")) if any(c in text.lower() for c in ".e") else int(text)
+        if value == int(value):
+            return int(value)
+    except (ValueError, OverflowError):  # OverflowError: 1e400 is inf
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (write e.g. 1000 or 1e6)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", default=None, metavar="FILE",
                    help="workflow config file(s), merged in order (default: config/config.yaml)")
@@ -266,7 +277,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     cfg = _config(args)
     _setup(args, cfg)
     source = _source(args, cfg) if args.reconstructions else None
-    written = export_samples(args.model_path, args.sampler_path, args.n, args.out, _device(args, cfg), source)
+    written = export_samples(args.model_path, args.sampler_path, args.n, args.out, _device(args, cfg), source,
+                             progress=not args.quiet)
     print("wrote " + ", ".join(map(str, written)))
 
 
@@ -408,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--model-path", required=True)
     p.add_argument("--sampler-path", required=True)
-    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--n", type=_count, required=True,
+                   help="how many samples (1000, 1e6); refused when the output cannot fit the free disk, "
+                        "streamed in chunks with a progress bar when it is larger than memory should hold")
     p.add_argument("--out", required=True, help="a folder (PNG files) or a file ending in .npz (N x H x W x C uint8)")
     p.add_argument("--reconstructions", action="store_true",
                    help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
