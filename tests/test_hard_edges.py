@@ -94,3 +94,36 @@ def test_decompression_bomb_is_one_error_line(tmp_path, capsys):
     src = DataSource(root=tmp_path, cache=tmp_path / "cache", verify=False)
     with pytest.raises(DataError, match=r"004\.png is 30000x30000 pixels"):
         load("image_folder", "train", src, {"path": str(folder), "test_fraction": 0.25})
+
+
+def test_integer_strings_from_snakemake_config_are_integers():
+    """`snakemake --config 'seeds=[0,1]'` hands over ['0', '1']: the schema's integers (and numbers,
+    booleans) accept what the user typed; what is no number stays refused, with the path named."""
+    import yaml
+
+    from rae_bench.config import validate_config
+    from rae_bench.errors import ConfigError
+
+    base = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = {**base, "seeds": ["0", " 1"]}
+    validate_config(cfg)
+    assert cfg["seeds"] == [0, 1] and all(type(s) is int for s in cfg["seeds"])
+    with pytest.raises(ConfigError, match=r"'seeds\.1' is invalid: 'one' is not of type 'integer'"):
+        validate_config({**base, "seeds": ["0", "one"]})
+    with pytest.raises(ConfigError, match=r"'seeds\.0'"):
+        validate_config({**base, "seeds": ["1.5"]})  # not an integer: refused, not rounded
+
+
+@pytest.mark.slow
+def test_snakemake_config_list_of_seeds(tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg["data_root"] = str(ROOT.parent / "shared" / "data")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
+           "-n", "--configfile", str(tmp_path / "tiny.yaml"), "--config", "seeds=[0,1]", "--", "tables/table3.csv"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "seed1" in done.stdout + done.stderr
