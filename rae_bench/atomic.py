@@ -20,6 +20,13 @@ import torch
 
 from .errors import output_error
 
+def current_umask() -> int:
+    """The process umask (read by setting it and putting it back: there is no getter before Python 3.13's os)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place on success.
@@ -33,7 +40,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     except OSError as exc:
         raise output_error(target, exc) from None
-    os.close(fd)
+    try:  # mkstemp makes 0600 files; give what open() would: 0666 less the umask (group-readable results)
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp

@@ -43,6 +43,17 @@ def _json_arg(text: str, kind: str | None = None) -> Any:
     return checked_json(value, kind)  # an object, of the shape ``kind`` (a --spec, --dataset-spec) needs
 
 
+def _count(text: str) -> int:
+    """An argparse type for a count: an integer, also written as 1e6 or 1_000_000."""
+    try:
+        value = float(text.replace("_", "")) if any(c in text.lower() for c in ".e") else int(text)
+        if value == int(value):
+            return int(value)
+    except (ValueError, OverflowError):  # OverflowError: 1e400 is inf
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (write e.g. 1000 or 1e6)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", default=None, metavar="FILE",
                    help="workflow config file(s), merged in order (default: config/config.yaml)")
@@ -204,6 +215,18 @@ def cmd_fit_sampler(args: argparse.Namespace) -> None:
     fit_sampler(args.model_path, args.sampler, params, args.out, _source(args, cfg), _device(args, cfg), args.seed)
 
 
+def _per_sample_settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """k of the k-NN metrics and FID-infinity's points: --knn-k / --fid-infinity-points (what the workflow
+    passes), else ``features.knn_k`` and ``features.fid_infinity`` (+ ``fid_infinity_points``) of --config."""
+    from .metrics import FID_INFINITY_POINTS, KNN_K
+
+    feats = cfg.get("features", {})
+    points = getattr(args, "fid_infinity_points", None)
+    if points is None and feats.get("fid_infinity"):
+        points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS))
+    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .metrics import extract_features
@@ -220,7 +243,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                        extractor_quality=getattr(extractor, "meta", {}).get("test"),
                        extractor_backend=getattr(extractor, "backend", None),
                        reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
-                       device=_device(args, cfg))
+                       device=_device(args, cfg), **_per_sample_settings(args, cfg))
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
 
 
@@ -249,7 +272,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     _setup(args, cfg)
     metrics = parse_metrics(args.metrics)
     a, b = open_inputs(args.a, args.b, args.n, _device(args, cfg))
-    result = score(a, b, metrics, lambda: _score_extractor(args, cfg), seed=args.seed)
+    result = score(a, b, metrics, lambda: _score_extractor(args, cfg), seed=args.seed,
+                   knn_k=_per_sample_settings(args, cfg)["knn_k"])
     print("\n".join(result_lines(result)))
     if args.json:
         write_json(args.json, result)
@@ -261,7 +285,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     cfg = _config(args)
     _setup(args, cfg)
     source = _source(args, cfg) if args.reconstructions else None
-    written = export_samples(args.model_path, args.sampler_path, args.n, args.out, _device(args, cfg), source)
+    written = export_samples(args.model_path, args.sampler_path, args.n, args.out, _device(args, cfg), source,
+                             progress=not args.quiet)
     print("wrote " + ", ".join(map(str, written)))
 
 
@@ -382,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier")
     p.add_argument("--reference", required=True)
     p.add_argument("--n-samples", type=int, required=True)
+    p.add_argument("--knn-k", type=int, help="k of k-NN precision/recall, density/coverage (default: features.knn_k, else 5)")
+    p.add_argument("--fid-infinity-points", type=int,
+                   help="also FID-infinity (fid_gen_inf) from this many sample sizes N/10..N (default: features.fid_infinity)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
 
@@ -389,7 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("a", metavar="A", help="evaluated set: image folder, .npz (images or mu/sigma), or sampler folder")
     p.add_argument("b", metavar="B", help="reference set, the same kinds")
-    p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prd (default: fid)")
+    p.add_argument("--metrics", default="fid",
+                   help="comma-separated: fid, kid, prd (Sajjadi et al.'s precision/recall), knn (k-NN precision/"
+                        "recall, density, coverage), fid_inf (FID-infinity) (default: fid)")
+    p.add_argument("--knn-k", type=int, default=None, help="k of the knn metrics (default: 5)")
     p.add_argument("--extractor", choices=("inception", "classifier"), default="inception")
     p.add_argument("--classifier", help="classifier.pt for --extractor classifier")
     p.add_argument("--dataset", help="use results/DATASET/features/classifier/classifier.pt (with --results)")
@@ -406,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--model-path", required=True)
     p.add_argument("--sampler-path", required=True)
-    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--n", type=_count, required=True,
+                   help="how many samples (1000, 1e6); refused when the output cannot fit the free disk, "
+                        "streamed in chunks with a progress bar when it is larger than memory should hold")
     p.add_argument("--out", required=True, help="a folder (PNG files) or a file ending in .npz (N x H x W x C uint8)")
     p.add_argument("--reconstructions", action="store_true",
                    help="also the first N test items and their reconstructions, as OUT_test and OUT_reconstructions")
@@ -443,7 +476,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> int:
+    """A reader that went away (``rae-bench models | head -1``): end quietly. Python's documented pattern:
+    point stdout at devnull so that the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (captured in tests)
+        pass
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a broken pipe shows here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0), or a usage error: one line already printed (OneLineParser), 2

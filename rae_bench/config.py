@@ -14,9 +14,11 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import os
+import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -126,13 +128,62 @@ def expand_sweeps(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _typed(text: str, expected: str | list[str]) -> Any:
+    """``text`` as the integer, number or boolean the schema wants, else ``text`` itself."""
+    wants = {expected} if isinstance(expected, str) else set(expected)
+    word = text.strip()
+    if wants & {"integer", "number"} and re.fullmatch(r"[+-]?\d+", word):
+        return int(word)
+    if "number" in wants:
+        try:
+            value = float(word)
+        except ValueError:
+            return text
+        return value if math.isfinite(value) else text
+    if "boolean" in wants and word.lower() in ("true", "false"):
+        return word.lower() == "true"
+    return text
+
+
+def _with_context(errors: Iterable[Any]) -> Iterator[Any]:
+    """Schema errors and, for anyOf/oneOf, the errors of their branches."""
+    for err in errors:
+        yield err
+        yield from _with_context(err.context or ())
+
+
+def coerce_typed_strings(cfg: dict[str, Any], validator: Any) -> None:
+    """Strings where the schema wants a number or boolean become that value, in place.
+
+    ``snakemake --config 'seeds=[0,1]'`` hands the list's items over as the strings ``'0'``, ``'1'``; what a
+    user typed there is meant as numbers. Only a value the schema refuses for its type is touched."""
+    for _ in range(10_000):  # each pass fixes at least one value; the bound only guards a cycle
+        fixed = False
+        for err in _with_context(validator.iter_errors(cfg)):
+            if err.validator != "type" or not isinstance(err.instance, str) or not err.absolute_path:
+                continue
+            value = _typed(err.instance, err.validator_value)
+            if value is err.instance:
+                continue
+            *parents, last = err.absolute_path
+            holder: Any = cfg
+            for key in parents:
+                holder = holder[key]
+            holder[last] = value
+            fixed = True
+        if not fixed:
+            return
+
+
 def validate_config(cfg: dict[str, Any]) -> None:
     """Check ``cfg`` against the workflow's JSON schema, expand its sweeps (in place), and check
     the cross-references between sections."""
     if SCHEMA_PATH.exists():
         import jsonschema
 
-        errors = sorted(jsonschema.Draft202012Validator(config_schema()).iter_errors(cfg), key=lambda e: list(e.path))
+        validator = jsonschema.Draft202012Validator(config_schema())
+        coerce_typed_strings(cfg, validator)
+        errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.path))
         if errors:
             err = errors[0]
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"

@@ -23,6 +23,7 @@ from .data import DataSource, load, to_float
 from .errors import DataError
 from .metrics.latent_stats import ACTIVE_THRESHOLD
 from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
+from .metrics import KNN_K, fid_infinity, prdc
 from .models import GenerativeAE
 from .report.grid import save_grid
 from .samplers import build_sampler, load_sampler, save_sampler
@@ -129,7 +130,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
              extractor: Callable[[torch.Tensor], np.ndarray], extractor_name: str, reference: str | Path,
              n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
              extractor_quality: dict[str, Any] | None = None, extractor_backend: str | None = None,
-             fit: tuple[str, dict[str, Any] | None, int] | None = None) -> dict[str, Any]:
+             fit: tuple[str, dict[str, Any] | None, int] | None = None, knn_k: int = KNN_K,
+             fid_infinity_points: int | None = None) -> dict[str, Any]:
     """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
 
     With ``fit = (sampler, params, seed)`` the sampler is first fitted on the model in this process and
@@ -137,7 +139,9 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     the fitted state at ``sampler_path`` is loaded.
 
     ``extractor_quality`` (the classifier's test accuracy and majority baseline) goes into metrics.json, so
-    that tables can say how good a feature space their numbers come from.
+    that tables can say how good a feature space their numbers come from. ``knn_k`` is the k of the k-NN
+    metrics; ``fid_infinity_points`` (config ``features.fid_infinity``) adds ``fid_gen_inf``, the
+    generation FID extrapolated to infinitely many samples from that many subset sizes.
     """
     t0 = time.perf_counter()
     dev = pick_device(device)
@@ -168,6 +172,12 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     ref_features = load_features(reference, n=n_samples)
     pr = prd_scores(sample_features, ref_features, seed=int(run["seed"]))
     kid_gen = kid(sample_features, ref_features, seed=int(run["seed"]))  # the same features as FID and PRD
+    if n_samples > knn_k:  # real = the test items, fake = the samples
+        knn = prdc(ref_features, sample_features, k=knn_k)
+    else:  # too few points for k-NN balls: no values rather than no metrics.json
+        knn = {"knn_precision": None, "knn_recall": None, "density": None, "coverage": None, "knn_k": knn_k}
+    fid_inf = (fid_infinity(sample_features, mu_ref, sigma_ref, fid_infinity_points, seed=int(run["seed"]))
+               if fid_infinity_points else None)
 
     mask = getattr(model, "mask", None)  # MaskAAE: dimensions with mask >= ACTIVE_THRESHOLD are active
     mask = mask.detach().cpu() if isinstance(mask, torch.Tensor) else None
@@ -190,7 +200,11 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         "precision": pr["precision"], "recall": pr["recall"], "kid": kid_gen["kid"], "kid_std": kid_gen["kid_std"],
         "active_dims": m_active,
         "nac": latent_nac if math.isfinite(latent_nac) else None,
+        **knn,
     }
+    if fid_inf is not None:  # FID at N = infinity (Chong & Forsyth 2020), fitted over N/10..N samples
+        metrics.update({"fid_gen_inf": fid_inf["fid_inf"], "fid_inf_points": fid_inf["fid_inf_points"],
+                        "fid_inf_min_n": fid_inf["fid_inf_min_n"]})
     warmup = model.unfinished_warmup()
     if warmup:
         metrics["unfinished_warmup"] = warmup

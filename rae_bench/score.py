@@ -15,7 +15,8 @@ workflow's own feature path (:func:`~rae_bench.metrics.build_extractor`,
 - a sampler folder of this suite (``results/<ds>/<model>/seed<s>/<sampler>``,
   with ``model.pt`` one level up): ``n`` samples drawn exactly as ``evaluate`` draws them.
 
-PRD and KID treat A as the evaluated set and B as the reference.
+PRD, KID, the k-NN metrics (``knn``) and FID-infinity (``fid_inf``: A's FID against B extrapolated to
+infinitely many samples of A) treat A as the evaluated set and B as the reference.
 """
 from __future__ import annotations
 
@@ -24,15 +25,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from .atomic import current_umask
 from .errors import ConfigError, DataError, output_error, unknown_name
-from .metrics import extract_features, frechet_distance, gaussian_stats, kid, prd_scores
+from .metrics import KNN_K, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid, prd_scores, prdc
 
-METRICS = ("fid", "kid", "prd")
+# knn: k-NN precision/recall and density/coverage (prdc's definitions); fid_inf: FID at N = infinity
+METRICS = ("fid", "kid", "prd", "knn", "fid_inf")
 IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")  # pytorch-fid's
 IMAGE_KEYS = ("arr_0", "images")
 PRD_CLUSTERS = 20  # prd_scores' default: PRD needs at least half as many images per side
@@ -62,10 +65,10 @@ class ScoreInput:
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray:
-    from PIL import Image
+    from .data.files import open_image  # here: rae_bench.data imports this module
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return np.asarray(img.convert(mode))
     except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
         raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
@@ -92,10 +95,10 @@ class ImageFolder:
 
 def _probe(path: Path) -> tuple[tuple[int, int], str]:
     """Size and mode of an image file, from its header."""
-    from PIL import Image
+    from .data.files import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:  # a decompression bomb: refused from its header, with its size
             return img.size, img.mode
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read image {path} ({type(exc).__name__}); replace or delete the file") from None
@@ -242,11 +245,11 @@ def parse_metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
+def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], knn_k: int = KNN_K) -> None:
     """Refuse, before any feature is computed, what the inputs cannot give."""
     for side, inp in (("A", a), ("B", b)):
         if inp.images is None and inp.features is None:
-            needs = [m for m in metrics if m != "fid"]
+            needs = [m for m in metrics if m != "fid" and not (m == "fid_inf" and side == "B")]
             if needs:
                 what = " and ".join(m.upper() for m in needs) + (" needs" if len(needs) == 1 else " need")
                 raise DataError(f"{what} feature vectors but {side} ({inp.path}) holds only "
@@ -257,6 +260,9 @@ def check_inputs(a: ScoreInput, b: ScoreInput, metrics: Sequence[str]) -> None:
         if "prd" in metrics and len(inp) < PRD_CLUSTERS // 2:
             raise DataError(f"{side} ({inp.path}) holds {len(inp)} images; PRD needs at least {PRD_CLUSTERS // 2} "
                             f"per side ({PRD_CLUSTERS} clusters); add images or drop prd from --metrics")
+        if "knn" in metrics and len(inp) <= knn_k:
+            raise DataError(f"{side} ({inp.path}) holds {len(inp)} images; k-NN metrics with k = {knn_k} need more "
+                            f"than {knn_k} per side; add images, lower --knn-k or drop knn from --metrics")
 
 
 def _side_features(inp: ScoreInput, extractor: Any) -> np.ndarray | None:
@@ -270,9 +276,9 @@ def _stats(inp: ScoreInput, feats: np.ndarray | None) -> tuple[np.ndarray, np.nd
 
 
 def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: Callable[[], Any],
-          seed: int = 0) -> dict[str, Any]:
+          seed: int = 0, knn_k: int = KNN_K) -> dict[str, Any]:
     """The requested metrics of A against B; the extractor is built only when a side has images."""
-    check_inputs(a, b, metrics)
+    check_inputs(a, b, metrics, knn_k)
     extractor = make_extractor() if a.images is not None or b.images is not None else None
     fa, fb = _side_features(a, extractor), _side_features(b, extractor)
     sa, sb = _stats(a, fa), _stats(b, fb)
@@ -291,6 +297,10 @@ def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: 
         m = min(len(fa), len(fb))  # PRD compares equal numbers of points
         pr = prd_scores(fa[:m], fb[:m], seed=seed)
         out.update({"precision": pr["precision"], "recall": pr["recall"], "prd_n": m})
+    if "knn" in metrics:
+        out.update(prdc(fb, fa, k=knn_k))  # B is the real set, A the fake one
+    if "fid_inf" in metrics:
+        out.update(fid_infinity(fa, *sb, seed=seed))
     return out
 
 
@@ -303,6 +313,12 @@ def result_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"kid: {result['kid']:.6f} +- {result['kid_std']:.6f}")
     if "precision" in result:
         lines.append(f"precision: {result['precision']:.4f} recall: {result['recall']:.4f}")
+    if "knn_precision" in result:
+        lines.append(f"knn_precision: {result['knn_precision']:.4f} knn_recall: {result['knn_recall']:.4f} "
+                     f"density: {result['density']:.4f} coverage: {result['coverage']:.4f} (k = {result['knn_k']})")
+    if "fid_inf" in result:
+        lines.append(f"fid_inf: {result['fid_inf']:.4f} (fit over {result['fid_inf_points']} sizes "
+                     f"{result['fid_inf_min_n']}..{result['a']['n']})")
     return lines
 
 
@@ -314,8 +330,16 @@ def _beside(out: Path, tag: str) -> Path:
     return out.with_name(f"{out.stem}_{tag}{out.suffix}") if out.suffix.lower() == ".npz" else out.with_name(f"{out.name}_{tag}")
 
 
-def _write_pngs(images: np.ndarray, folder: Path) -> None:
-    """N x H x W x C uint8 as ``000000.png``.. in a fresh folder, moved into place when complete."""
+SAMPLE_CHUNK_BYTES = 256 * 2**20  # ``sample`` holds at most this much output in memory; larger requests stream
+PNG_OVERHEAD_BYTES = 1024  # our allowance for a PNG's header, chunks and a poor compression, per file
+
+
+def _png_name(i: int, n: int) -> str:
+    return f"{i:0{max(6, len(str(n - 1)))}d}.png"
+
+
+def _write_pngs(chunks: Iterable[np.ndarray], n: int, folder: Path) -> None:
+    """N x H x W x C uint8 (given in chunks) as ``000000.png``.. in a fresh folder, moved into place when complete."""
     from PIL import Image
 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -323,12 +347,15 @@ def _write_pngs(images: np.ndarray, folder: Path) -> None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700: give what mkdir would under the umask
     except OSError as exc:
         raise output_error(folder, exc) from None
     try:
-        width = max(6, len(str(len(images) - 1)))
-        for i, img in enumerate(images):
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / f"{i:0{width}d}.png")
+        i = 0
+        for chunk in chunks:
+            for img in chunk:
+                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / _png_name(i, n))
+                i += 1
         if folder.exists():
             folder.rmdir()
         os.replace(tmp, folder)
@@ -339,31 +366,96 @@ def _write_pngs(images: np.ndarray, folder: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _write_npz(chunks: Iterable[np.ndarray], n: int, out: Path) -> None:
+    """One ``arr_0`` of ``n`` rows, written chunk by chunk into an uncompressed ``.npz`` (what ``np.savez``
+    writes), so that an array larger than memory never has to be held whole."""
+    import zipfile
+
+    from .atomic import atomic_path
+
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("arr_0.npy", "w", force_zip64=True) as handle:
+            header = False
+            for chunk in chunks:
+                chunk = np.ascontiguousarray(chunk)
+                if not header:
+                    np.lib.format.write_array_header_2_0(handle, {
+                        "descr": np.lib.format.dtype_to_descr(chunk.dtype), "fortran_order": False,
+                        "shape": (n, *chunk.shape[1:])})
+                    header = True
+                handle.write(chunk.data)
+
+
+def _as_arrays(chunks: Iterable[torch.Tensor]) -> Iterator[np.ndarray]:
+    """Tensors as numpy rows; uint8 images N x C x H x W -> N x H x W x C."""
+    for data in chunks:
+        arr = data.cpu().numpy()
+        yield arr.transpose(0, 2, 3, 1) if data.dtype == torch.uint8 and arr.ndim == 4 else arr
+
+
+def _write_rows(chunks: Iterable[torch.Tensor], n: int, out: Path, images: bool) -> Path:
+    """``n`` rows (given in chunks) as PNG files in folder ``out``, or as one ``arr_0`` in ``out.npz``."""
+    if out.suffix.lower() == ".npz":
+        _write_npz(_as_arrays(chunks), n, out)
+    elif not images:
+        raise DataError("these samples are vectors, not images; pass an --out ending in .npz")
+    else:
+        _write_pngs(_as_arrays(chunks), n, out)
+    return out
+
+
 def export_images(data: torch.Tensor, out: str | os.PathLike[str]) -> Path:
     """uint8 N x C x H x W images as PNG files in folder ``out``, or as one N x H x W x C ``arr_0`` in ``out.npz``;
     float vectors (non-image models) as an N x D ``.npz`` only."""
-    from .atomic import atomic_path
+    return _write_rows([data], len(data), Path(out), data.dtype == torch.uint8 and data.ndim == 4)
 
-    out = Path(out)
-    arr = data.cpu().numpy()
-    if data.dtype == torch.uint8 and arr.ndim == 4:
-        arr = arr.transpose(0, 2, 3, 1)
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n_bytes < 1024 or unit == "TiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError
+
+
+def _room(path: Path) -> tuple[Path, int, int, int]:
+    """The nearest existing folder at or above ``path``: its free bytes, block size and free inodes."""
+    folder = path.parent.resolve()
+    while not folder.exists():
+        folder = folder.parent
+    st = os.statvfs(folder)
+    return folder, st.f_bavail * st.f_frsize, st.f_frsize or 4096, st.f_favail
+
+
+def check_export_room(out: Path, n: int, row_bytes: int, copies: int = 1) -> None:
+    """Refuse, before any work, ``n`` rows of ``row_bytes`` (``copies`` sets of them) that the free disk beside
+    ``out`` cannot hold: a ``.npz`` needs the raw bytes, a PNG folder a file (at least one block, one inode) per row."""
+    folder, free, block, inodes = _room(out)
     if out.suffix.lower() == ".npz":
-        with atomic_path(out) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, arr)
-        return out
-    if data.dtype != torch.uint8 or arr.ndim != 4:
-        raise DataError("these samples are vectors, not images; pass an --out ending in .npz")
-    _write_pngs(np.ascontiguousarray(arr), out)
-    return out
+        per_row, files = row_bytes, 0
+    else:
+        per_row, files = -(-(row_bytes + PNG_OVERHEAD_BYTES) // block) * block, n * copies
+    need = n * per_row * copies
+    if need > free:
+        fits = free // (per_row * copies)
+        raise ConfigError(f"--n {n} needs about {_size(need)} of disk for {out} but {folder} has {_size(free)} free; "
+                          f"ask for at most --n {fits}, or choose an --out on a larger disk")
+    if inodes and files > inodes:  # 0: the file system does not count them
+        raise ConfigError(f"--n {n} writes {files} files but {folder} has room for {inodes} more; ask for fewer, "
+                          "or write one file with an --out ending in .npz")
 
 
 def export_samples(model_path: str | os.PathLike[str], sampler_path: str | os.PathLike[str], n: int,
                    out: str | os.PathLike[str], device: str | torch.device = "cpu",
-                   source: Any = None) -> list[Path]:
+                   source: Any = None, progress: bool = True) -> list[Path]:
     """Write ``n`` samples to ``out``; with a data ``source`` also the first ``n`` test items and their
-    reconstructions, beside it (``<out>_test``, ``<out>_reconstructions``). Returns the paths written."""
+    reconstructions, beside it (``<out>_test``, ``<out>_reconstructions``). Returns the paths written.
+
+    Up to :data:`SAMPLE_CHUNK_BYTES` of output the samples are one draw, exactly those ``evaluate`` scores
+    for the same ``n``; a larger request is refused when the disk cannot hold it, else drawn and written in
+    chunks from the same seeded generator, with a progress bar."""
+    from tqdm import tqdm
+
     from .evaluate import draw_samples, encode_all, generate, load_pair, test_subset
     from .train import pick_device
 
@@ -372,9 +464,29 @@ def export_samples(model_path: str | os.PathLike[str], sampler_path: str | os.Pa
     dev = pick_device(str(device))
     model, blob, smp = load_pair(model_path, sampler_path, dev)
     out = Path(out)
-    written = [export_images(draw_samples(model, smp, n, blob["run"]["seed"], dev), out)]
-    if source is not None:
-        test = test_subset(blob["run"], source, n)
+    seed = int(blob["run"]["seed"])
+    probe = draw_samples(model, smp, 1, seed, dev)  # one sample: the shape and type of a row
+    row_bytes = probe[0].numel() * probe.element_size()
+    images = probe.dtype == torch.uint8 and probe.ndim == 4
+    if not images and out.suffix.lower() != ".npz":
+        raise DataError("these samples are vectors, not images; pass an --out ending in .npz")
+    test = test_subset(blob["run"], source, n) if source is not None else None  # its size is checked here
+    check_export_room(out, n, row_bytes, 1 if test is None else 3)
+    chunk = max(1, SAMPLE_CHUNK_BYTES // row_bytes)
+
+    def samples() -> Iterator[torch.Tensor]:
+        if n <= chunk:
+            yield draw_samples(model, smp, n, seed, dev)
+            return
+        gen = torch.Generator().manual_seed(seed)
+        with tqdm(total=n, desc=f"sampling {out.name}", unit="img", disable=not progress) as bar:
+            for start in range(0, n, chunk):
+                rows = generate(model, smp.sample(min(chunk, n - start), gen), dev)
+                bar.update(len(rows))
+                yield rows
+
+    written = [_write_rows(samples(), n, out, images)]
+    if test is not None:
         recon = generate(model, encode_all(model, test, dev), dev)
         written.append(export_images(test, _beside(out, "test")))
         written.append(export_images(recon, _beside(out, "reconstructions")))

@@ -227,3 +227,52 @@ def test_sample_exports_what_evaluate_scored(evaluated, tmp_path, capsys):
     assert "already exists" in _error(["sample", "--model-path", str(model), "--sampler-path", str(sampler),
                                        "--n", "4", "--out", str(tmp_path / "png")], capsys)
     assert "run folder" in _error(["score", str(root / "seed3"), str(reference)], capsys)
+
+
+def test_score_knn_metrics_equal_evaluates(evaluated, tmp_path, capsys):
+    root, clf, reference, metrics = evaluated
+    got = _score(root / "seed3" / "prior", reference, clf, tmp_path / "k.json", "--metrics", "knn,fid_inf",
+                 "--seed", "3")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["knn_precision", "fid_inf"]
+    for key in ("knn_precision", "knn_recall", "density", "coverage", "knn_k"):
+        assert got[key] == metrics[key], key
+    assert np.isfinite(got["fid_inf"]) and got["fid_inf_min_n"] == 2
+    assert main(["score", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(m in text for m in ("knn (k-NN", "fid_inf", "density", "coverage")), text
+
+
+def test_sample_refuses_what_the_disk_cannot_hold(evaluated, tmp_path, capsys):
+    """Issue 25: `sample --n 1000000000` is refused at once, saying how much it needs; nothing is written."""
+    root = evaluated[0]
+    model, sampler = root / "seed3" / "model.pt", root / "seed3" / "prior" / "sampler.pt"
+    for n, out in (("1000000000", "s.npz"), ("1e9", "pngs")):
+        err = _error(["sample", "--model-path", str(model), "--sampler-path", str(sampler), "--n", n,
+                      "--out", str(tmp_path / out)], capsys)
+        assert "--n 1000000000 needs about" in err and "free" in err and "at most --n" in err, err
+    assert list(tmp_path.iterdir()) == []
+    assert "not a whole number" in _error(["sample", "--model-path", str(model), "--sampler-path", str(sampler),
+                                           "--n", "1.5", "--out", str(tmp_path / "x.npz")], capsys)
+
+
+def test_sample_streams_in_chunks(evaluated, tmp_path, monkeypatch, capsys):
+    """A request larger than the in-memory budget is drawn and written chunk by chunk, the same rows
+    into the .npz and the PNG folder; the draw stays the seeded generator's."""
+    import rae_bench.score as score_module
+
+    root = evaluated[0]
+    model, sampler = root / "seed3" / "model.pt", root / "seed3" / "prior" / "sampler.pt"
+    monkeypatch.setattr(score_module, "SAMPLE_CHUNK_BYTES", 28 * 28 * 5)  # chunks of 5 rows
+    args = ["sample", "--model-path", str(model), "--sampler-path", str(sampler), "--n", "12", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "s.npz")]) == 0
+    assert main([*args, "--out", str(tmp_path / "png")]) == 0
+    with np.load(tmp_path / "s.npz") as data:
+        arr = data["arr_0"]
+    assert arr.dtype == np.uint8 and arr.shape == (12, 28, 28, 1)
+    pngs = sorted((tmp_path / "png").iterdir())
+    np.testing.assert_array_equal(np.stack([np.asarray(Image.open(p)) for p in pngs]), arr[..., 0])
+    assert len({arr[i].tobytes() for i in range(12)}) == 12  # each chunk went on drawing, none repeated
+    assert main([*args, "--out", str(tmp_path / "again.npz")]) == 0
+    with np.load(tmp_path / "again.npz") as data:
+        np.testing.assert_array_equal(data["arr_0"], arr)  # seeded: a rerun streams the same rows

@@ -67,3 +67,39 @@ def cached_npy(path: Path, shape: tuple[int, ...], build: Callable[[], "np.ndarr
     with atomic_path(path) as tmp:
         np.save(tmp, arr)
     return arr
+
+
+def image_header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without PIL's decompression-bomb check (which raises
+    before it tells the size); None when no PIL format reads the header."""
+    from PIL import Image
+
+    Image.init()
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept and not accept(prefix):
+                continue
+            fp.seek(0)
+            try:
+                return tuple(factory(fp, str(path)).size)  # type: ignore[return-value]
+            except Exception:  # noqa: BLE001 - not this format: try the next, as Image.open does
+                continue
+    return None
+
+
+def open_image(path: str | os.PathLike[str]):
+    """``PIL.Image.open`` of a user's image, refusing a decompression bomb from its header: an image of more
+    than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (PIL only warns below twice that) is one DataError line
+    naming the file and its pixel size, before any pixel is decoded."""
+    from PIL import Image
+
+    from ..errors import DataError
+
+    limit = Image.MAX_IMAGE_PIXELS
+    size = image_header_size(path) if limit else None
+    if size is not None and size[0] * size[1] > limit:
+        raise DataError(f"image {path} is {size[0]}x{size[1]} pixels ({size[0] * size[1]:,}), more than the limit "
+                        f"of {limit:,} (a decompression bomb?); downscale it or remove it from the folder")
+    return Image.open(path)

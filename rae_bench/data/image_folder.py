@@ -26,7 +26,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..score import IMAGE_EXTENSIONS
 from . import custom
-from .files import one_line
+from .files import one_line, open_image
 from .memo import memo
 from .source import DataSource
 
@@ -154,7 +154,7 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:  # a decompression bomb: refused from its header, with its size
             return custom.to_square(img, size, channels)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"image {path} cannot be read ({one_line(exc)}); replace or delete the file") from None

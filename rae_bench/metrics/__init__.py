@@ -63,6 +63,12 @@ from rae_bench.metrics.kid import KID_SUBSET_SIZE, KID_SUBSETS, kid, mmd2_unbias
 
 __all__ += ["KID_SUBSETS", "KID_SUBSET_SIZE", "kid", "mmd2_unbiased", "polynomial_kernel"]
 
+# k-NN precision/recall and density/coverage (prdc's definitions); FID extrapolated to N = infinity.
+from rae_bench.metrics.knn import KNN_K, knn_radii, prdc
+from rae_bench.metrics.fid_infinity import FID_INFINITY_POINTS, fid_infinity
+
+__all__ += ["FID_INFINITY_POINTS", "KNN_K", "fid_infinity", "knn_radii", "prdc"]
+
 # Inception: loaded on first use
 _LAZY = {name: "rae_bench.metrics.inception" for name in (
     "FID_WEIGHTS_FILE",

@@ -20,10 +20,15 @@ from .published import published
 TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table4": ("precision", "recall"),
                  "table5": ("fid_rec", "fid_gen")}
 HIGHER_IS_BETTER = {"table4"}
-NUMERIC_METRICS = ("fid_rec", "fid_gen", "mse_rec", "precision", "recall", "kid", "kid_std", "active_dims", "nac")
+NUMERIC_METRICS = ("fid_rec", "fid_gen", "mse_rec", "precision", "recall", "kid", "kid_std", "active_dims", "nac",
+                   "knn_precision", "knn_recall", "density", "coverage", "fid_gen_inf")
 # tables printed with datasets as rows and the config's rows as column groups
 TRANSPOSED = {"table5"}
-METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall", "kid": "KID"}
+METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall", "kid": "KID",
+               # opt-in columns (a table's metrics: list): k-NN metrics (metrics/knn.py), FID at N = infinity
+               "knn_precision": "k-NN Prec.", "knn_recall": "k-NN Rec.", "density": "Density", "coverage": "Coverage",
+               "fid_gen_inf": "Gen. FID-inf"}
+INFINITE_N = {"fid_gen_inf"}  # columns extrapolated to infinitely many samples (metrics/fid_infinity.py)
 METRIC_DIGITS = {"kid": 4}  # decimals in LaTeX cells (default 2): KID values are around 1e-2
 
 
@@ -133,6 +138,18 @@ def _warmup_notes(df: pd.DataFrame) -> str:
     return ("Not past warm-up: " + " ".join(notes)) if notes else ""
 
 
+def _sample_sizes(df: pd.DataFrame) -> str:
+    """' Columns Gen., KID: N samples as above; Gen. FID-inf: N = infinity (...).' where a column is extrapolated."""
+    metrics = list(dict.fromkeys(df["metric"]))
+    if not any(m in INFINITE_N for m in metrics):
+        return ""
+    finite = [METRIC_HEAD.get(m, m) for m in metrics if m not in INFINITE_N]
+    inf = [METRIC_HEAD.get(m, m) for m in metrics if m in INFINITE_N]
+    return ((" Columns " + ", ".join(finite) + ": the N samples above;" if finite else "") + " " + ", ".join(inf)
+            + ": N = infinity (FID-infinity of Chong and Forsyth 2020, a linear fit of FID against 1/N over N/10 to N "
+              "samples, read at 1/N = 0).")
+
+
 def _caption(name: str, df: pd.DataFrame) -> str:
     """The caption as LaTeX: the setup, then how well our ordering agrees with the paper's."""
     from .agreement import table_caption  # agreement builds on this module's constants
@@ -146,7 +163,7 @@ def _caption(name: str, df: pd.DataFrame) -> str:
             + TABLE_SOURCE[name] + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
-    text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else ""))
+    text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df))
     return " ".join(t for t in (text.rstrip(), _latex_escape(_warmup_notes(df)), table_caption(name, df)) if t)
 
 

@@ -38,8 +38,9 @@ rule evaluate:
         ),
         out=lambda w, output: os.path.dirname(output.metrics),
         precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
+        per_sample=lambda w: per_sample_args(config),
     shell:
         "rae-bench evaluate --model-path {input.model} --sampler {wildcards.sampler} --sampler-params {params.sampler:q} "
         "--seed {wildcards.seed} --sampler-path {output.sampler} "
         "--extractor {params.extractor} {params.classifier} --reference {input.reference} "
-        "--n-samples {params.n} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"
+        "--n-samples {params.n} {params.per_sample} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"
