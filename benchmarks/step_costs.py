@@ -5,12 +5,20 @@
 Times ``model.train_step`` (after one warm-up step) of the plain auto-encoder on the ``paper`` nets for
 each image shape of the paper profile (1x28x28, 3x32x32, 3x64x64, 64-d vectors), and every model of
 the paper profile on MNIST with its paper-profile params, whose ratio to the AE is the model factor.
-One CPU thread. Writes rae_bench/step_costs.json (atomically). GPU figures (``gpu_per_step_ae``) come
+One CPU thread. Writes rae_bench/step_costs.json (atomically).
+
+    nice -n 10 python benchmarks/step_costs.py --arch infogan
+
+adds another net family to the stored table without re-timing the rest: each shape's AE step on it is
+timed beside the ``paper`` AE step in the same process, and the ratio scales the stored ``paper`` figure
+(a ratio survives a loaded machine; absolute times do not). The models of the paper profile that use
+that family get a factor ``model@arch`` on it. GPU figures (``gpu_per_step_ae``) come
 from benchmarks/gpu_session.sh; without them plan divides the CPU time by ``gpu_speedup``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -27,9 +35,10 @@ SHAPES = {"1x28x28": (1, 28, 28), "3x32x32": (3, 32, 32), "3x64x64": (3, 64, 64)
 GPU_SPEEDUP = 100.0
 
 
-def time_steps(model_name: str, shape: tuple[int, ...], latent: int, params: dict, batch: int, steps: int) -> float:
+def time_steps(model_name: str, shape: tuple[int, ...], latent: int, params: dict, batch: int, steps: int,
+               arch: str = "paper") -> float:
     torch.manual_seed(0)
-    model = build_model(model_name, shape, latent, "paper", params)
+    model = build_model(model_name, shape, latent, arch, params)
     opts = model.optimizers({"lr": 1e-4, "betas": [0.9, 0.999]})
     x = torch.rand(batch, *shape)
     model.train()
@@ -46,8 +55,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--arch", default=None, help="add one net family to the stored table (see above)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.arch:
+        return add_arch(args.arch, args.batch, args.steps)
     per_ae = {}
     for key, shape in SHAPES.items():
         per_ae[f"paper/{key}"] = {"seconds": round(time_steps("ae", shape, 16, {}, args.batch, args.steps), 5),
@@ -70,6 +82,31 @@ def main() -> None:
         "gpu_per_step_ae": {},
         "notes": "CPU seconds per train_step (median of --steps after a warm-up), linear in batch; "
                  "model_factor: each model's step on MNIST paper nets / the AE's; gpu_speedup: assumed"})
+
+
+def add_arch(arch: str, batch: int, steps: int) -> None:
+    path = ROOT / "rae_bench" / "step_costs.json"
+    costs = json.loads(path.read_text())
+    for key, shape in SHAPES.items():
+        if len(shape) == 1:
+            continue  # vectors: every family is the paper MLP
+        ratio = (time_steps("ae", shape, 16, {}, batch, steps, arch)
+                 / time_steps("ae", shape, 16, {}, batch, steps, "paper"))
+        stored = costs["per_step_ae"][f"paper/{key}"]
+        costs["per_step_ae"][f"{arch}/{key}"] = {"seconds": round(stored["seconds"] * ratio, 5),
+                                               "batch": stored["batch"], "vs_paper": round(ratio, 3)}
+        print(key, costs["per_step_ae"][f"{arch}/{key}"], flush=True)
+    cfg = load_config([ROOT / "config" / "config.yaml", ROOT / "config" / "paper.yaml"])
+    for run_name in cfg["models"]:
+        run = resolve_run(cfg, "mnist", run_name, 0)
+        tag = f"{run['model']}@{arch}"
+        if run["arch"] != arch or tag in costs["model_factor"]:
+            continue
+        t = time_steps(run["model"], SHAPES["1x28x28"], min(run["latent_dim"], 64), run["params"], batch, steps, arch)
+        costs["model_factor"][tag] = round(t / time_steps("ae", SHAPES["1x28x28"], 16, {}, batch, steps, arch), 3)
+        print(tag, costs["model_factor"][tag], flush=True)
+    costs["notes"] += f"; {arch}: `--arch {arch}`, ratios to paper measured side by side"
+    write_json(path, costs)
 
 
 if __name__ == "__main__":

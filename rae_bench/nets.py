@@ -1,8 +1,8 @@
 """Encoder and decoder builders by data shape and architecture preset.
 
 ``paper`` follows the convolutional nets of Ghosh et al., "From variational to
-deterministic autoencoders", ICLR 2020, Appendix (also used by the FlexAE
-paper, Mondal et al., UAI 2021):
+deterministic autoencoders", ICLR 2020, Appendix, which the paper profile gives every row
+but FlexAE's (FlexAE's own nets are ``infogan``, below):
 
 * 28x28x1 and 32x32x3: encoder Conv128-Conv256-Conv512-Conv1024 (4x4, stride
   2, BatchNorm, ReLU) -> FC(m); decoder FC(8x8x1024) (linear: no BN, no ReLU)
@@ -27,6 +27,21 @@ as there.
 model trains on 2 CPU cores in minutes; ``tiny`` (1/32, two hidden layers for
 vectors) exists for tests.
 
+``infogan`` is the FlexAE paper's net (Mondal et al., UAI 2021; the authors'
+``dair-iitd/FlexAE`` @fcc23aa, ``FlexAESR.py``), InfoGAN-style (Chen et al. 2016):
+
+* encoder (L186-204): Conv64 (4x4, stride 2, ReLU, no BN) -> Conv128 (4x4,
+  stride 2, BN, ReLU) -> FC1024 (BN, ReLU) -> FC(m);
+* decoder (L206-244): FC1024 (BN, ReLU) -> FC(128 x s/4 x s/4) (BN, ReLU) ->
+  ConvT128 -> ConvT64 (4x4, stride 2, BN, ReLU) -> Conv(C) (3x3, stride 1,
+  'same', sigmoid), s the image side (7 for MNIST: no padding to 32 here).
+
+Inputs stay in [0, 1] (their ``TrainingDataGenerator``: ``x / 255``, L92).
+Kernels start Glorot-normal in the decoder (L172, ``kernel_initializer``) and
+Glorot-uniform in the encoder (TF's default); BatchNorm has TF's eps 1e-3 and
+momentum 0.99 (PyTorch's 0.01). Our choice: no bias before a BatchNorm (it
+cancels), which TF's layers carry. For vectors ``infogan`` is the ``paper`` MLP.
+
 Image decoders return logits; models apply a sigmoid to get pixels in [0, 1].
 """
 from __future__ import annotations
@@ -42,12 +57,13 @@ from .errors import ConfigError, unknown_name
 # Base channel width per preset; blocks use width * (1, 2, 4, 8).
 PRESET_WIDTH = {"paper": 128, "small": 8, "tiny": 4}
 PRESET_MLP = {"paper": (512, 512, 512), "small": (128, 128), "tiny": (32,)}
-PRESETS = tuple(PRESET_WIDTH)
+PRESET_MLP["infogan"] = PRESET_MLP["paper"]
+PRESETS = (*PRESET_WIDTH, "infogan")
 IMAGE_SIZES = (28, 32, 64)  # square image sides the conv nets support (any channel count)
 
 
 def _check_preset(preset: str) -> None:
-    if preset not in PRESET_WIDTH:
+    if preset not in PRESETS:
         raise unknown_name("architecture preset", preset, PRESETS)
 
 
@@ -110,6 +126,58 @@ class ConvDecoder(nn.Module):
         return x
 
 
+def _tf_batchnorm(kind: type[nn.Module], n: int) -> nn.Module:
+    return kind(n, eps=1e-3, momentum=0.01)  # TF's batch_normalization defaults (momentum 0.99 in TF's sense)
+
+
+def _glorot(net: nn.Module, normal: bool) -> nn.Module:
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            (nn.init.xavier_normal_ if normal else nn.init.xavier_uniform_)(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
+class InfoGANEncoder(nn.Module):
+    """FlexAE's encoder (FlexAESR.py L186-204): conv64-conv128(BN)-FC1024(BN)-FC(out)."""
+
+    def __init__(self, shape: Sequence[int], out_dim: int) -> None:
+        super().__init__()
+        c, _, _, _ = _image_geometry(shape)  # validates the shape
+        s = shape[1] // 4
+        self.net = _glorot(nn.Sequential(
+            nn.Conv2d(c, 64, 4, stride=2, padding=1), nn.ReLU(True),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False), _tf_batchnorm(nn.BatchNorm2d, 128), nn.ReLU(True),
+            nn.Flatten(), nn.Linear(128 * s * s, 1024, bias=False), _tf_batchnorm(nn.BatchNorm1d, 1024), nn.ReLU(True),
+            nn.Linear(1024, out_dim)), normal=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class InfoGANDecoder(nn.Module):
+    """FlexAE's decoder (FlexAESR.py L206-244): FC1024-FC(128 s/4 s/4)-convT128-convT64-conv3x3, logits out."""
+
+    def __init__(self, shape: Sequence[int], latent_dim: int) -> None:
+        super().__init__()
+        c, _, _, _ = _image_geometry(shape)
+        s = shape[1] // 4
+        self.net = _glorot(nn.Sequential(
+            nn.Linear(latent_dim, 1024, bias=False), _tf_batchnorm(nn.BatchNorm1d, 1024), nn.ReLU(True),
+            nn.Linear(1024, 128 * s * s, bias=False), _tf_batchnorm(nn.BatchNorm1d, 128 * s * s), nn.ReLU(True),
+            nn.Unflatten(1, (128, s, s)),
+            # 4x4 stride 2 padding 1 doubles the side, as TF's 'same' transposed conv
+            nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1, bias=False), _tf_batchnorm(nn.BatchNorm2d, 128),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), _tf_batchnorm(nn.BatchNorm2d, 64),
+            nn.ReLU(True),
+            nn.Conv2d(64, c, 3, stride=1, padding=1)), normal=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for h in hidden:
@@ -124,6 +192,8 @@ def build_encoder(shape: Sequence[int], out_dim: int, preset: str) -> nn.Module:
     _check_preset(preset)
     if len(shape) == 1:
         return mlp(shape[0], PRESET_MLP[preset], out_dim)
+    if preset == "infogan":
+        return InfoGANEncoder(shape, out_dim)
     return ConvEncoder(shape, out_dim, PRESET_WIDTH[preset])
 
 
@@ -132,4 +202,6 @@ def build_decoder(shape: Sequence[int], latent_dim: int, preset: str) -> nn.Modu
     _check_preset(preset)
     if len(shape) == 1:
         return mlp(latent_dim, tuple(reversed(PRESET_MLP[preset])), shape[0])
+    if preset == "infogan":
+        return InfoGANDecoder(shape, latent_dim)
     return ConvDecoder(shape, latent_dim, PRESET_WIDTH[preset])

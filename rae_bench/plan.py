@@ -98,10 +98,12 @@ def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, ba
     key = f"{arch}/{shape}"
     if key not in base:  # an unmeasured net: the nearest measured one of the same shape, else any
         key = next((k for k in base if k.endswith("/" + shape)), next(iter(base)))
-    cpu = base[key]["seconds"] * batch / base[key]["batch"] * costs["model_factor"].get(model, 1.0)
+    factors = costs["model_factor"]
+    factor = factors.get(f"{model}@{arch}", factors.get(model, 1.0))  # a factor measured on this net, else on paper's
+    cpu = base[key]["seconds"] * batch / base[key]["batch"] * factor
     gpu = costs.get("gpu_per_step_ae", {}).get(key)
     if gpu:
-        return gpu["seconds"] * batch / gpu["batch"] * costs["model_factor"].get(model, 1.0)
+        return gpu["seconds"] * batch / gpu["batch"] * factor
     return cpu / float(costs["gpu_speedup"])
 
 
@@ -122,10 +124,10 @@ def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
 
 
 def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
-    lines = [f"{'table':<8} {'dataset':<14} {'run':<16} {'seed':>4} {'arch':<6} {'epochs':>6} {'batch':>5} "
+    lines = [f"{'table':<8} {'dataset':<14} {'run':<16} {'seed':>4} {'arch':<7} {'epochs':>6} {'batch':>5} "
              f"{'steps':>9} {'GPU-h':>8}"]
     for r in rows:
-        lines.append(f"{r.table:<8} {r.dataset:<14} {r.run:<16} {r.seed:>4} {r.arch:<6} {r.epochs:>6} "
+        lines.append(f"{r.table:<8} {r.dataset:<14} {r.run:<16} {r.seed:>4} {r.arch:<7} {r.epochs:>6} "
                      f"{r.batch_size:>5} {r.steps:>9} {r.gpu_hours:>8.2f}")
     lines.append("")
     for table in dict.fromkeys(r.table for r in rows):

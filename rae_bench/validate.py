@@ -92,7 +92,7 @@ def run_schema() -> dict[str, Any]:
             "options": {"type": "object"}, "params": {"type": "object"},
             "n_train": {"type": ["integer", "null"], "minimum": 1},
             "latent_dim": {"type": "integer", "minimum": 1, "maximum": MAX_LATENT_DIM},
-            "arch": {"enum": ["paper", "small", "tiny"]},
+            "arch": config_schema()["properties"]["arch"],
             "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
             "training": training,
         },

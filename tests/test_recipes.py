@@ -28,7 +28,6 @@ PENDING = {
     ("vae_iop", "params"): "VAE-IOP's critic epochs over fresh batches: fixed on branch models23",
     ("wae_mmd", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
     ("wae_gan", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
-    ("flexae", "nets"): "FlexAE's InfoGAN nets: fixed on branch models23",
     ("maskaae", "selection"): "best-checkpoint selection: fixed on branch select23",
     ("flexae", "selection"): "best-checkpoint selection: fixed on branch select23",
     ("maskaae", "params", "celeba"): "MaskAAE CelebA reconstruction: fixed on branch models23",

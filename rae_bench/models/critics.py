@@ -24,8 +24,10 @@ from ..nets import PRESET_MLP, _check_preset, _image_geometry
 
 # (depth, width) of the latent critic and of the FlexAE prior generator, per preset
 CRITIC_MLP: dict[str, tuple[int, int]] = {"paper": (4, 1024), "small": (3, 128), "tiny": (2, 32)}
+CRITIC_MLP["infogan"] = CRITIC_MLP["paper"]  # the paper-scale critics of the FlexAE code (FlexAESR.py L263-285)
 # conv channels (two 4x4 stride-2 convs) and the hidden FC width of the image critic
 IMAGE_CRITIC: dict[str, tuple[int, int, int]] = {"paper": (64, 128, 1024), "small": (8, 16, 128), "tiny": (4, 8, 32)}
+IMAGE_CRITIC["infogan"] = IMAGE_CRITIC["paper"]
 
 
 def relu_mlp(in_dim: int, depth: int, width: int, out_dim: int) -> nn.Sequential:

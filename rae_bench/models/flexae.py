@@ -5,7 +5,8 @@ for Wasserstein auto-encoders", UAI 2021. The update rule and its
 coefficients follow the authors' released code (dair-iitd/FlexAE,
 ``FlexAESR.py``); where we depart from it, the comment says so.
 
-Nets: encoder ``E`` and decoder ``D`` (the suite's nets), a prior generator
+Nets: encoder ``E`` and decoder ``D`` (the suite's nets by ``arch``; the authors' InfoGAN-style
+nets are ``arch: infogan``, rae_bench/nets.py, used by config/paper.yaml), a prior generator
 ``G_psi: R^{m'} -> R^m`` (a ReLU MLP of ``prior_depth`` hidden layers of
 ``prior_width`` units, no batch norm; noise ``n ~ N(0, I_{m'})`` with
 ``m' = noise_dim >= m``) and a latent critic ``C_kappa`` (ReLU MLP, WGAN-GP).
