@@ -237,13 +237,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
         fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
-    metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit,
-                       extractor=lambda x: extract_features(extractor, x),
-                       extractor_name=getattr(extractor, "name", args.extractor),
-                       extractor_quality=getattr(extractor, "meta", {}).get("test"),
-                       extractor_backend=getattr(extractor, "backend", None),
-                       reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
-                       device=_device(args, cfg), **_per_sample_settings(args, cfg))
+    if args.snapshots and fit is None:
+        raise ConfigError("--snapshots fits a sampler per snapshot: give --sampler NAME (and --sampler-params)")
+    if not args.snapshots and not args.sampler_path:
+        raise ConfigError("give --sampler-path (the fitted sampler state, or where --sampler writes it)")
+    settings = dict(extractor=lambda x: extract_features(extractor, x),
+                    extractor_name=getattr(extractor, "name", args.extractor),
+                    extractor_quality=getattr(extractor, "meta", {}).get("test"),
+                    extractor_backend=getattr(extractor, "backend", None),
+                    reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
+                    device=_device(args, cfg), **_per_sample_settings(args, cfg))
+    if args.snapshots:  # the authors' best-checkpoint selection over the run's snapshots
+        from .selection import evaluate_snapshots
+        metrics = evaluate_snapshots(args.model_path, args.out_dir, fit=fit, **settings)
+    else:
+        metrics = evaluate(args.model_path, args.sampler_path, args.out_dir, fit=fit, **settings)
     print(json.dumps({k: metrics[k] for k in ("fid_rec", "fid_gen", "mse_rec")}))
 
 
@@ -398,8 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="Rec./Gen. FID of a (model, sampler) pair -> metrics.json")
     _add_common(p)
     p.add_argument("--model-path", required=True)
-    p.add_argument("--sampler-path", required=True,
-                   help="fitted sampler state; with --sampler, where the state fitted here is written")
+    p.add_argument("--sampler-path",
+                   help="fitted sampler state; with --sampler, where the state fitted here is written "
+                        "(not with --snapshots: each snapshot's goes into --out-dir/stepN/)")
+    p.add_argument("--snapshots", action="store_true",
+                   help="evaluate the run's snapshots (training.snapshots) and write the best-checkpoint metrics "
+                        "(minimum Rec. and Gen. FID, chosen separately) to --out-dir")
     p.add_argument("--sampler", help="fit this sampler on the model first (its params: --sampler-params)")
     p.add_argument("--sampler-params", help="sampler parameters as JSON (with --sampler)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler fit (with --sampler)")

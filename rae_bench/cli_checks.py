@@ -140,7 +140,8 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
             "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED}},
             "sampler": _NAME, "model": _NAME, "mask_model": _NAME, "metrics": {"type": "array", "items": {"type": "string"}},
             "rows": {"type": "array", "items": {"type": "object", "required": ["label"], "properties": {
-                "label": {"type": "string"}, "model": _NAME, "sampler": _NAME, "paper": {"type": "string"}},
+                "label": {"type": "string"}, "model": _NAME, "sampler": _NAME, "paper": {"type": "string"},
+                "selection": {"enum": ["final", "best_checkpoint"]}},
                 "dependentRequired": {"model": ["sampler"], "sampler": ["model"]}}},
             "latent_dims": {"type": "object", "additionalProperties": {"type": "array", "items": {
                 "type": "integer", "minimum": 1, "maximum": 16384}}},

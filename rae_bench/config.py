@@ -122,8 +122,11 @@ def expand_sweeps(cfg: dict[str, Any]) -> dict[str, Any]:
             for m in dims:
                 entry = copy.deepcopy(dict(models[base]))
                 entry["latent_dim"] = int(m)
+                # our choice: sweeps report final weights, so their runs keep no snapshots (disk, BN passes)
+                entry.get("training", {}).pop("snapshots", None)
                 for per_ds in entry.get("datasets", {}).values():
                     per_ds.pop("latent_dim", None)
+                    per_ds.get("training", {}).pop("snapshots", None)
                 models.setdefault(sweep_run_name(base, m), entry)
     return cfg
 

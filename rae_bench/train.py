@@ -10,11 +10,13 @@ Files in the run folder:
   checkpoint.pt            while training (not a workflow output: survives a failed job)
   train_log.partial.csv    the log while training
   model.pt, train_log.csv, config.json   written at the end
+  snapshots/step{N:09d}.pt model files of the steps ``training.snapshots`` names (rae_bench.snapshots)
   tb/                      TensorBoard events, with ``tensorboard=True`` (rae_bench.watch)
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import functools
 import math
@@ -33,6 +35,7 @@ from .data import DataSource, data_shape, load, to_float
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, output_error
 from .lock import run_folder_lock
 from .models import GenerativeAE, build_model
+from .snapshots import SNAPSHOT_DIR, snapshot_path, snapshot_steps
 from .watch import TensorBoardLog, clear as clear_events, require_tensorboard
 
 MODEL_FORMAT = "rae_bench.model/1"
@@ -306,8 +309,23 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     if step == 0:
         log.path.unlink(missing_ok=True)
         clear_events(out)
+        shutil.rmtree(out / SNAPSHOT_DIR, ignore_errors=True)  # another config's, or a finished run's
     else:
         log.truncate(step)
+    snapshots = set(snapshot_steps(cfg.get("snapshots"), total))
+
+    def save_snapshot() -> None:
+        """The weights of this step as a model file, BatchNorm re-estimated on a copy: training goes on as if
+        no snapshot were taken (same weights, same RNG streams)."""
+        rng = _rng_state()
+        frozen = copy.deepcopy(model)
+        with precision:
+            used = recalibrate_batchnorm(frozen, data, batch, dev, channels_last)
+        _set_rng_state(rng)
+        result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n, "bn_recalibration_batches": used}
+        torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest,
+                    "data_shape": list(data.shape[1:]), "state": frozen.state_dict(), "result": result},
+                   snapshot_path(out, step))
 
     def save_checkpoint() -> None:
         torch_save({"format": CHECKPOINT_FORMAT, "config_hash": digest, "step": step, "elapsed": elapsed,
@@ -348,6 +366,8 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             for s in schedulers.values():
                 s.step()
         elapsed = time.perf_counter() - start
+        if step in snapshots:  # before the checkpoint: a resume after it never lacks this snapshot
+            save_snapshot()
         if step % every == 0 or step == total:
             if tb is not None:  # grid, then every event so far on disk before the checkpoint that resumes after them
                 tb.checkpoint(step, model)

@@ -43,7 +43,7 @@ def test_dag_builds_table3(workdir):
     df = pd.read_csv(workdir / "tables" / "table3.csv")
     assert set(df["dataset"]) == {"mnist", "synth"}
     assert set(df["metric"]) == {"fid_rec", "fid_gen"}
-    assert len(df) == 5 * 2 * 2
+    assert len(df) == 6 * 2 * 2  # five rows and WAE-MMD's best-checkpoint twin
     assert df["ours"].map(math.isfinite).all() and (df["ours"] >= 0).all()
     assert set(df.loc[df.dataset == "mnist", "extractor"]) == {"classifier"}
     assert set(df.loc[df.dataset == "synth", "extractor"]) == {"raw"}
@@ -55,6 +55,13 @@ def test_dag_builds_table3(workdir):
     ae = df[(df.dataset == "mnist") & df.row.isin(["AE", "AE + GMM (L2)"])].set_index(["row", "metric"])["ours"]
     assert ae[("AE", "fid_rec")] == pytest.approx(ae[("AE + GMM (L2)", "fid_rec")])
     assert ae[("AE", "fid_gen")] != ae[("AE + GMM (L2)", "fid_gen")]
+    # the twin: the minimum over the run's snapshots (steps 4, 8 on MNIST), each column chosen on its own
+    best = json.loads((workdir / "results/mnist/wae_mmd/seed0/prior/best_checkpoint/metrics.json").read_text())
+    assert best["candidates"] == 2 and best["selection"] == "best_checkpoint"
+    steps = pd.read_csv(workdir / "results/mnist/wae_mmd/seed0/prior/best_checkpoint/snapshots.csv")
+    twin = df[(df.row == "WAE-MMD \u2020") & (df.dataset == "mnist")].set_index("metric")["ours"]
+    assert twin["fid_rec"] == pytest.approx(steps["fid_rec"].min(), rel=1e-6)
+    assert twin["fid_gen"] == pytest.approx(steps["fid_gen"].min(), rel=1e-6)
 
 
 @pytest.mark.slow
@@ -142,8 +149,9 @@ def test_hyperparameter_change_reruns_exactly_the_affected_runs(workdir):
            "tables/table3.tex", "-n", "--configfile", str(workdir / "changed.yaml")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    # wae_mmd on both datasets: train, then one job fits its prior sampler and evaluates; then the table
-    assert job_counts(done.stdout) == {"train": 2, "evaluate": 2, "table": 1}
+    # wae_mmd on both datasets: train, then one job fits its prior sampler and evaluates, one evaluates its
+    # snapshots (its best-checkpoint twin row); then the table
+    assert job_counts(done.stdout) == {"train": 2, "evaluate": 2, "evaluate_best_checkpoint": 2, "table": 1}
     assert "results/mnist/wae_mmd/seed0/model.pt" in done.stdout
     assert "results/mnist/rae_l2/seed0/model.pt" not in done.stdout
 

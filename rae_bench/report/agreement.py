@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import write_text
-from .tables import DATASET_HEAD, HIGHER_IS_BETTER, METRIC_HEAD, _latex_escape
+from .tables import DATASET_HEAD, HIGHER_IS_BETTER, METRIC_HEAD, _latex_escape, without_best_twins
 
 STATS = ["n_rows", "spearman", "most_out_of_place"]
 COLUMNS = ["table", "dataset", "paper_column", "metric", *STATS]
@@ -79,8 +79,9 @@ def _agreement(name: str, df: pd.DataFrame, keys: list[str], higher_is_better: b
 
 def agreement(name: str, df: pd.DataFrame, paper_columns: Mapping[str, str] | None = None,
               top: int = TOP) -> pd.DataFrame:
-    """One row per (dataset, metric) column of a row table that has published values."""
-    return _agreement(name, df, ["dataset", "metric"], name in HIGHER_IS_BETTER, paper_columns, top, COLUMNS)
+    """One row per (dataset, metric) column of a row table that has published values (best-checkpoint twins
+    left out: each model ranks once, by its final weights)."""
+    return _agreement(name, without_best_twins(df), ["dataset", "metric"], name in HIGHER_IS_BETTER, paper_columns, top, COLUMNS)
 
 
 def sweep_agreement(name: str, df: pd.DataFrame, paper_columns: Mapping[str, str] | None = None,

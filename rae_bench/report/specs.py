@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..config import extractor_for, n_samples_for, sweep_latent_dims, sweep_run_name
+from ..config import extractor_for, n_samples_for, resolve_run, sweep_latent_dims, sweep_run_name
 from ..errors import ConfigError
+
+BEST_MARK = " \u2020"  # the dagger that marks a best-checkpoint row (LaTeX: $^\dagger$)
 
 
 def _true_n(cfg: Mapping[str, Any], ds: str) -> int | None:
@@ -42,11 +44,44 @@ def table_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     if "sweep" in entry:
         return sweep_spec(cfg, entry["sweep"], entry.get("models"), entry.get("datasets"))
     spec = {"kind": "rows", **entry}
+    spec["rows"] = selected_rows(cfg, name, entry)
+    spec.pop("selection", None)
     spec["seeds"] = list(cfg.get("seeds", [0]))
     spec["extractors"] = {ds: extractor_for(cfg, ds) for ds in spec["datasets"]}
     spec["n_samples"] = {ds: n_samples_for(cfg, ds) for ds in spec["datasets"]}
     spec["paper_columns"] = {ds: cfg["datasets"][ds].get("paper_column", ds) for ds in spec["datasets"]}
     return spec
+
+
+def _has_snapshots(cfg: Mapping[str, Any], model: str, datasets: list[str]) -> bool:
+    if model not in cfg.get("models", {}):
+        return False  # an unknown model is check_references' error, not this one
+    return any(resolve_run(cfg, ds, model, 0)["training"].get("snapshots") for ds in datasets)
+
+
+def selected_rows(cfg: Mapping[str, Any], name: str, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The table's rows with their ``selection``: the row's own, else the table's (``both``: a final row and
+    a best-checkpoint twin, labelled with a dagger) for runs with ``training.snapshots``; others are final."""
+    table_choice = entry.get("selection", "final")
+    out = []
+    for row in entry["rows"]:
+        row = dict(row)
+        if "model" not in row:
+            out.append(row)
+            continue
+        snaps = _has_snapshots(cfg, row["model"], list(entry["datasets"]))
+        choice = row.pop("selection", None)
+        if choice == "best_checkpoint" and not snaps:
+            raise ConfigError(f"table '{name}' row '{row['label']}' asks for selection: best_checkpoint, but run "
+                              f"'{row['model']}' keeps no snapshots; set models.{row['model']}.training.snapshots "
+                              f"(e.g. {{every: 5000}}) or drop the row's selection")
+        choice = choice or (table_choice if snaps else "final")
+        if choice == "both":
+            out += [{**row, "selection": "final"},
+                    {**row, "label": row["label"] + BEST_MARK, "selection": "best_checkpoint"}]
+        else:
+            out.append({**row, "selection": choice})
+    return out
 
 
 def figure_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -66,5 +101,10 @@ def required_metrics(spec: Mapping[str, Any], results: str = "results") -> list[
         return [f"{results}/{ds}/{sweep_run_name(model, m)}/seed{seed}/{spec['sampler']}/metrics.json"
                 for ds in spec["datasets"] for model in spec["models"] for m in spec["latent_dims"][ds]
                 for seed in spec["seeds"]]
-    return [f"{results}/{ds}/{row['model']}/seed{seed}/{row['sampler']}/metrics.json"
+    return [f"{results}/{ds}/{row['model']}/seed{seed}/{row['sampler']}/{selection_folder(row)}metrics.json"
             for row in spec["rows"] if "model" in row for ds in spec["datasets"] for seed in spec["seeds"]]
+
+
+def selection_folder(row: Mapping[str, Any]) -> str:
+    """'' for the final weights, 'best_checkpoint/' for the best-snapshot metrics (rule evaluate_best_checkpoint)."""
+    return "best_checkpoint/" if row.get("selection") == "best_checkpoint" else ""

@@ -52,7 +52,7 @@ def per_sample_args(cfg):
     """evaluate's k-NN k and FID-infinity points: params, so that changing them reruns the evaluations."""
     feats = cfg.get("features", {})
     points = f" --fid-infinity-points {feats.get('fid_infinity_points', 15)}" if feats.get("fid_infinity") else ""
-    return f"--knn-k {feats.get('knn_k', 5)}" + points
+    return f"--knn-k {feats.get('knn_k', 5)}{points}"
 
 
 def res(rule_name, key, default):
