@@ -22,7 +22,7 @@ import torch
 from rae_bench.atomic import write_json
 from rae_bench.config import load_config, resolve_run
 from rae_bench.models import build_model
-from rae_bench.plan import load_step_costs, step_seconds, train_items, training_steps
+from rae_bench.plan import epoch_end_batches, load_step_costs, step_seconds, train_items, training_steps
 
 
 def main() -> None:
@@ -59,12 +59,14 @@ def main() -> None:
     measured = statistics.median(times)
     costs = load_step_costs()
     estimate = step_seconds(costs, run["model"], run["arch"], shape_key, batch)
-    steps = training_steps(run)
+    steps, extra = training_steps(run), epoch_end_batches(run)  # extra: between-epoch batches (not timed here)
+    hook = extra * step_seconds(costs, run["model"], run["arch"], shape_key, batch, "hook_factor")
     result = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "dataset": args.dataset,
               "run": args.run, "batch": batch, "timed_steps": args.steps, "seconds_per_step": round(measured, 5),
               "plan_estimate_seconds_per_step": round(estimate, 5), "measured_over_estimate": round(measured / estimate, 3),
               "run_steps": steps, "run_gpu_hours_measured": round(steps * measured / 3600, 2),
-              "run_gpu_hours_plan": round(steps * estimate / 3600, 2),
+              "run_gpu_hours_plan": round((steps * estimate + hook) / 3600, 2),
+              "run_epoch_end_batches": extra,  # priced in run_gpu_hours_plan, not in the measured figure
               "plan_basis": "GPU measurement" if costs.get("gpu_per_step_ae") else f"CPU / {costs['gpu_speedup']} (assumed)"}
     print(result)
     write_json(RESULTS / "plan_vs_device.json", result)

@@ -196,14 +196,15 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
 
 def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str, model_path: str | None = None) -> dict[str, Any]:
     """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``
-    on the dataset of the run beside ``model_path`` (its config.json)."""
+    on the dataset of the run beside ``model_path`` (its config.json), with that run's own overrides."""
     if text:
         return _json_arg(text)
     from .config import resolve_sampler
 
     record = Path(model_path).parent / "config.json" if model_path else None
-    dataset = json.loads(record.read_text()).get("dataset") if record is not None and record.is_file() else None
-    return resolve_sampler(cfg, dataset, sampler)
+    blob = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+    run_cfg = blob.get("run") if isinstance(blob.get("run"), dict) else {}  # train.py: {"run": resolved run, ...}
+    return resolve_sampler(cfg, run_cfg.get("dataset"), sampler, run_cfg.get("run"))
 
 
 def cmd_fit_sampler(args: argparse.Namespace) -> None:

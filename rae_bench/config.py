@@ -216,6 +216,11 @@ def check_references(cfg: Mapping[str, Any]) -> None:
     for run_name, run in cfg.get("models", {}).items():
         if run["model"] not in MODELS:
             raise unknown_name("model", run["model"], tuple(MODELS))
+        for sampler in run.get("samplers", {}):  # a run's overrides of a sampler the config defines
+            if sampler not in cfg.get("samplers", {}):
+                raise ConfigError(f"models.{run_name}.samplers.{sampler}: no sampler '{sampler}' under samplers "
+                                  f"(defined: {', '.join(cfg.get('samplers', {})) or 'none'}); add it there or "
+                                  f"remove the override")
     for sampler in cfg.get("samplers", {}):
         if sampler not in SAMPLERS:
             raise unknown_name("sampler", sampler, tuple(SAMPLERS))
@@ -285,12 +290,17 @@ def resolve_run(cfg: Mapping[str, Any], dataset: str, run: str, seed: int) -> di
     }
 
 
-def resolve_sampler(cfg: Mapping[str, Any], dataset: str | None, sampler: str) -> dict[str, Any]:
+def resolve_sampler(cfg: Mapping[str, Any], dataset: str | None, sampler: str,
+                    run: str | None = None) -> dict[str, Any]:
     """A sampler's parameters on one dataset: ``samplers.<name>`` with its ``datasets.<dataset>`` block
-    merged over it (the 2-Stage VAE's second stage trains 70 epochs on CelebA, 800 elsewhere)."""
+    merged over it (the 2-Stage VAE's second stage trains 70 epochs on CelebA, 800 elsewhere), then the
+    run's own ``models.<run>.samplers.<name>`` (the RAE rows' Bayesian GMM beside the AE's plain one)."""
     spec = dict(cfg.get("samplers", {}).get(sampler, {}))
     per_ds = spec.pop("datasets", {}) or {}
-    return {**spec, **(per_ds.get(dataset) or {})} if dataset is not None else spec
+    if dataset is not None:
+        spec.update(per_ds.get(dataset) or {})
+    own = cfg.get("models", {}).get(run, {}).get("samplers", {}) if run is not None else {}
+    return {**spec, **(own.get(sampler) or {})}
 
 
 def config_hash(obj: Any) -> str:

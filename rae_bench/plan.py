@@ -6,7 +6,10 @@ partial batch of an epoch is dropped) and prices them with measured per-step cos
 (``rae_bench/step_costs.json``, written by ``benchmarks/step_costs.py``): seconds per step of the paper
 nets' plain auto-encoder per image shape, times a per-model factor measured on MNIST, linear in the
 batch size. Without a GPU measurement, the CPU figure is divided by ``gpu_speedup`` (an assumption,
-stated in the output). Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced.
+stated in the output). A model's work between epochs (``on_epoch_end``: VAE-IOP's ``per_epoch`` critic
+epochs, ``critic_epochs`` x batches per epoch, each an encoder forward pass and a critic step) is counted
+apart, as ``between-epoch batches``, and priced at ``hook_factor`` x the AE's step (measured likewise).
+Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class PlannedRun:
     epochs: int
     steps: int
     gpu_hours: float
+    epoch_end_batches: int = 0  # batches of the model's between-epochs work (on_epoch_end), over the run
 
 
 def train_items(run: Mapping[str, Any]) -> tuple[int, str]:
@@ -60,6 +64,16 @@ def training_steps(run: Mapping[str, Any]) -> int:
     n, _ = train_items(run)
     batch = int(run["training"]["batch_size"])
     return int(run["training"]["epochs"]) * (n // batch if n >= batch else 1)
+
+
+def epoch_end_batches(run: Mapping[str, Any]) -> int:
+    """Batches a resolved run's model processes between epochs (``on_epoch_end``), over the whole run."""
+    from .models import MODELS
+
+    n, _ = train_items(run)
+    batch = int(run["training"]["batch_size"])
+    per_epoch = MODELS[run["model"]].epoch_end_batches(run["params"], n // batch if n >= batch else 1)
+    return int(run["training"]["epochs"]) * per_epoch
 
 
 def table_runs(cfg: Mapping[str, Any], targets: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
@@ -92,14 +106,16 @@ def load_step_costs(path: Path = STEP_COSTS) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, batch: int) -> float:
-    """Estimated GPU seconds of one step (CPU figure / gpu_speedup where no GPU figure exists)."""
+def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, batch: int,
+                 factors: str = "model_factor") -> float:
+    """Estimated GPU seconds of one step (CPU figure / gpu_speedup where no GPU figure exists); with
+    ``factors="hook_factor"``, of one batch of the model's between-epochs work."""
     base = costs["per_step_ae"]
     key = f"{arch}/{shape}"
     if key not in base:  # an unmeasured net: the nearest measured one of the same shape, else any
         key = next((k for k in base if k.endswith("/" + shape)), next(iter(base)))
-    factors = costs["model_factor"]
-    factor = factors.get(f"{model}@{arch}", factors.get(model, 1.0))  # a factor measured on this net, else on paper's
+    table = costs.get(factors, {})
+    factor = table.get(f"{model}@{arch}", table.get(model, 1.0))  # a factor measured on this net, else on paper's
     cpu = base[key]["seconds"] * batch / base[key]["batch"] * factor
     gpu = costs.get("gpu_per_step_ae", {}).get(key)
     if gpu:
@@ -115,29 +131,39 @@ def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
         for seed in cfg.get("seeds", [0]):
             run = resolve_run(cfg, ds, run_name, seed)
             n, shape = train_items(run)
-            steps = training_steps(run)
+            steps, extra = training_steps(run), epoch_end_batches(run)
             batch = int(run["training"]["batch_size"])
             seconds = steps * step_seconds(costs, run["model"], run["arch"], shape, batch)
+            if extra:
+                seconds += extra * step_seconds(costs, run["model"], run["arch"], shape, batch, "hook_factor")
             rows.append(PlannedRun(table, ds, run_name, int(seed), run["model"], run["arch"], shape, n, batch,
-                                   int(run["training"]["epochs"]), steps, seconds / 3600))
+                                   int(run["training"]["epochs"]), steps, seconds / 3600, extra))
     return rows
 
 
 def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
+    def extra(mine: Iterable[PlannedRun]) -> str:
+        n = sum(r.epoch_end_batches for r in mine)
+        return f" (+{n:,} between-epoch batches)" if n else ""
+
     lines = [f"{'table':<8} {'dataset':<14} {'run':<16} {'seed':>4} {'arch':<7} {'epochs':>6} {'batch':>5} "
-             f"{'steps':>9} {'GPU-h':>8}"]
+             f"{'steps':>9} {'+between':>10} {'GPU-h':>8}"]
     for r in rows:
         lines.append(f"{r.table:<8} {r.dataset:<14} {r.run:<16} {r.seed:>4} {r.arch:<7} {r.epochs:>6} "
-                     f"{r.batch_size:>5} {r.steps:>9} {r.gpu_hours:>8.2f}")
+                     f"{r.batch_size:>5} {r.steps:>9} {r.epoch_end_batches or '':>10} {r.gpu_hours:>8.2f}")
     lines.append("")
     for table in dict.fromkeys(r.table for r in rows):
         mine = [r for r in rows if r.table == table]
-        lines.append(f"{table}: {len(mine)} runs, {sum(r.steps for r in mine):,} steps, "
+        lines.append(f"{table}: {len(mine)} runs, {sum(r.steps for r in mine):,} steps{extra(mine)}, "
                      f"{sum(r.gpu_hours for r in mine):.1f} GPU-hours")
     unique = {(r.dataset, r.run, r.seed): r for r in rows}  # a run shared by tables trains once
-    lines.append(f"total: {len(unique)} distinct runs, {sum(r.steps for r in unique.values()):,} steps, "
-                 f"{sum(r.gpu_hours for r in unique.values()):.1f} GPU-hours (training only; sampler fits and "
-                 f"evaluation not included)")
+    lines.append(f"total: {len(unique)} distinct runs, {sum(r.steps for r in unique.values()):,} steps"
+                 f"{extra(unique.values())}, {sum(r.gpu_hours for r in unique.values()):.1f} GPU-hours (training "
+                 f"only; sampler fits and evaluation not included)")
+    if any(r.epoch_end_batches for r in rows):
+        lines.append("+between: batches of a model's work between epochs (VAE-IOP's critic epochs: critic_epochs x "
+                     "batches per epoch, an encoder forward pass and a critic step each), priced at hook_factor x "
+                     "the AE's step")
     if not costs.get("gpu_per_step_ae"):
         lines.append(f"note: no GPU measurement; GPU time = CPU time measured on {costs.get('machine', 'a CPU')} "
                      f"/ {costs['gpu_speedup']} (assumed speed-up, see {STEP_COSTS.name})")

@@ -1,6 +1,7 @@
 """The trainer: epochs over an in-memory tensor, whatever the model is.
 
-It calls ``model.optimizers`` once and ``model.train_step`` per batch, logs
+It calls ``model.optimizers`` once, ``model.train_step`` per batch and
+``model.on_epoch_end`` after each epoch's last batch (VAE-IOP's critic epochs), logs
 every loss to CSV, checkpoints atomically (model, optimizers, schedulers, RNG
 state, position in the epoch) and resumes from the last checkpoint, so a
 killed job continues exactly where it stopped: on CPU the resumed run's
@@ -24,7 +25,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from tqdm import tqdm
@@ -159,6 +160,23 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+class TrainingPasses:
+    """The training data in the trainer's batches, for ``model.on_epoch_end``: each ``iter()`` is a fresh
+    pass in a new order drawn from the global torch RNG (checkpointed, so a resumed run draws the same)."""
+
+    def __init__(self, data: torch.Tensor, batch: int, steps: int, device: torch.device, channels_last: bool) -> None:
+        self.data, self.batch, self.steps, self.device, self.channels_last = data, batch, steps, device, channels_last
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = torch.randperm(len(self.data))
+        for b in range(self.steps):
+            x = to_float(self.data[order[b * self.batch:(b + 1) * self.batch]]).to(self.device, non_blocking=True)
+            yield x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
 class _Log:
     """CSV log that can be truncated back to a checkpoint's step on resume."""
 
@@ -192,6 +210,9 @@ class _Log:
                     self.fields = next(csv.reader(f), None) or list(row)
             else:
                 self.fields = list(row)
+        extra = [k for k in row if k not in self.fields]
+        if extra and not new:  # a term first logged later (on_epoch_end's): widen the header once
+            self._widen(extra)
         try:
             with open(self.path, "a", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
@@ -200,6 +221,19 @@ class _Log:
                 writer.writerow(row)
         except OSError as exc:  # full disk mid-training: name the file (a failed write() does not)
             raise output_error(self.path, exc) from None
+
+
+    def _widen(self, extra: list[str]) -> None:
+        assert self.fields is not None
+        fields = [*self.fields, *extra]
+        with open(self.path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with atomic_path(self.path) as tmp:  # rewritten in one piece, as in truncate
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+        self.fields = fields
 
 
 def _rng_state() -> dict[str, Any]:
@@ -334,6 +368,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
                     "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
                     "rng": _rng_state()}, ckpt_path)
 
+    passes = TrainingPasses(data, batch, steps_per_epoch, dev, channels_last)
     model.train()
     bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
                mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
@@ -350,6 +385,8 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             x = x.contiguous(memory_format=torch.channels_last)
         with precision:
             losses = model.train_step(x, optimizers)
+            if pos == steps_per_epoch - 1:  # the epoch's last batch: the model's between-epochs work, once
+                losses.update(model.on_epoch_end(passes, optimizers))
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             raise TrainingDiverged(f"loss '{bad[0]}' became {losses[bad[0]]} at step {step + 1} (epoch {epoch + 1}) of "

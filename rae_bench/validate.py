@@ -247,6 +247,9 @@ def check_config_params(cfg: Mapping[str, Any]) -> None:
             if errors:
                 raise errors[0]
     check_sampler_params(cfg.get("samplers", {}))
+    for run, entry in cfg.get("models", {}).items():
+        if entry.get("samplers"):
+            check_sampler_params(cfg.get("samplers", {}), entry["samplers"], f"models.{run}.samplers")
 
 
 def check_extractor_labels(cfg: Mapping[str, Any], ds: str) -> None:
@@ -262,22 +265,29 @@ def check_extractor_labels(cfg: Mapping[str, Any], ds: str) -> None:
                           f"{'one subfolder per class' if entry['source'] == 'image_folder' else 'a labels array'})")
 
 
-def check_sampler_params(samplers: Mapping[str, Any]) -> None:
-    """Each ``samplers.<name>`` block builds its sampler (unknown keys, types, ranges)."""
+def check_sampler_params(samplers: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                         where: str = "samplers") -> None:
+    """Each ``samplers.<name>`` block builds its sampler (unknown keys, types, ranges); with ``overrides``
+    (a run's ``models.<run>.samplers``), each of those merged over its sampler's blocks does."""
     from .models import build_model
     from .samplers import build_sampler
 
     with on_meta():
         probe = build_model("ae", (4,), 2, "tiny", {})
-    for name, spec in samplers.items():
+    for name in (overrides if overrides is not None else samplers):
         check_name("sampler", name)
+        spec = samplers.get(name) or {}
+        own = overrides.get(name) or {} if overrides is not None else {}
+        if not isinstance(own, Mapping):
+            raise ConfigError(f"{where}.{name} must be a mapping of sampler parameters, got {short(own)}")
         per_ds = spec.get("datasets") or {}  # per-dataset overrides (rae_bench.config.resolve_sampler)
         base = {k: v for k, v in spec.items() if k != "datasets"}
         for params in [base, *({**base, **(o or {})} for o in per_ds.values())]:
+            params = {**params, **own}
             try:
                 build_sampler(name, probe, params)
             except RaeBenchError as exc:
-                raise ConfigError(f"samplers.{name}: {exc}") from None
+                raise ConfigError(f"{where}.{name}: {exc}") from None
             except (ValueError, TypeError, OverflowError) as exc:
-                raise ConfigError(f"samplers.{name} params {short(params)} are invalid ({type(exc).__name__}: "
+                raise ConfigError(f"{where}.{name} params {short(params)} are invalid ({type(exc).__name__}: "
                                   f"{short(str(exc), 100)}); fix them in the config") from None

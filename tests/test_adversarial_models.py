@@ -183,6 +183,70 @@ def test_iop_defaults_follow_the_data_and_bad_values_are_clear():
         seeded("wae_gan", params={"critic_steps": -1})
 
 
+
+# the authors' schedule (issue 23 item 5): critic epochs over fresh batches between VAE epochs
+PER_EPOCH = {"critic_schedule": "per_epoch", "critic_epochs": 2}
+
+
+def recording(model) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Record the inputs the model encodes and the codes its critic steps see (calling the real methods)."""
+    seen_x, seen_codes = [], []
+    posterior, update = model.posterior, model.update_critic
+    model.posterior = lambda x: (seen_x.append(x), posterior(x))[1]
+    model.update_critic = lambda codes, opt: (seen_codes.append(codes), update(codes, opt))[1]
+    return seen_x, seen_codes
+
+
+def test_iop_per_epoch_critic_trains_on_fresh_batches_of_all_the_data():
+    from rae_bench.train import TrainingPasses
+
+    model = seeded("vae_iop", (12,), params=PER_EPOCH).train()
+    opts = model.optimizers({"lr": 1e-3})
+    data = torch.randn(96, 12, generator=torch.Generator().manual_seed(1))
+    passes = TrainingPasses(data, 32, 3, torch.device("cpu"), False)
+    critic, enc = snapshot(model.critic), snapshot(model.encoder)
+    seen_x, seen_codes = recording(model)
+    terms = model.on_epoch_end(passes, opts)
+    # critic_epochs passes x 3 batches, each a different batch, each pass all 96 items in a new order
+    assert len(seen_codes) == 2 * 3 and len(seen_x) == 6
+    assert all(not torch.equal(a, b) for i, a in enumerate(seen_x) for b in seen_x[i + 1:])
+    for k in (0, 3):
+        one_pass = torch.cat(seen_x[k:k + 3])
+        assert torch.equal(one_pass[one_pass[:, 0].argsort()], data[data[:, 0].argsort()])
+    assert not torch.equal(torch.cat(seen_x[:3]), torch.cat(seen_x[3:]))
+    assert changed(critic, model.critic) and not changed(enc, model.encoder)  # codes detached: no encoder step
+    assert set(terms) == {"critic_loss", "critic_acc"}
+    # and a VAE step takes no critic step of its own
+    seen_codes.clear()
+    critic = snapshot(model.critic)
+    assert "critic_loss" not in model.train_step(data[:32], opts)
+    assert not seen_codes and not changed(critic, model.critic)
+
+
+def test_iop_per_batch_critic_steps_reuse_the_one_batch():
+    """The old schedule, still the default: critic_steps steps on the same codes before each VAE step."""
+    model = seeded("vae_iop", (12,), params={"critic_steps": 3}).train()
+    opts = model.optimizers({"lr": 1e-3})
+    _, seen_codes = recording(model)
+    model.train_step(torch.randn(32, 12), opts)
+    assert len(seen_codes) == 3 and all(c is seen_codes[0] for c in seen_codes)
+    assert model.on_epoch_end([torch.randn(32, 12)], opts) == {} and len(seen_codes) == 3
+
+
+def test_iop_schedule_batches_and_bad_values():
+    from rae_bench.models.vae_iop import VAEIOP
+
+    assert VAEIOP.epoch_end_batches({"critic_schedule": "per_epoch", "critic_epochs": 10}, 600) == 6000
+    assert VAEIOP.epoch_end_batches({"critic_schedule": "per_epoch"}, 600) == 6000  # default: the authors' 10
+    assert VAEIOP.epoch_end_batches({}, 600) == 0
+    for params, words in [({"critic_schedule": "epochwise"}, "critic_schedule 'epochwise' unknown; valid: per_batch, per_epoch"),
+                          ({**PER_EPOCH, "critic_epochs": 0}, "critic_epochs must be >= 1"),
+                          ({**PER_EPOCH, "critic_steps": 5}, "critic_steps (steps per batch) does not apply")]:
+        with pytest.raises(ConfigError) as err:
+            seeded("vae_iop", (12,), params=params)
+        assert words in str(err.value) and "\n" not in str(err.value)
+
+
 # -- RAE-GP ----------------------------------------------------------------------------------------
 
 def batched_jacobian(model, z: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rae_bench.config import load_config, resolve_run
 from rae_bench.plan import load_step_costs, plan, table_runs, training_steps
 
@@ -40,3 +42,25 @@ def test_plan_cli_prints_runs_and_totals():
                          capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert "maskaae" in out and "table4: 15 runs" in out and "GPU-hours" in out
     assert "no GPU measurement" in out  # the CPU figure is scaled, and it says so
+
+
+def test_plan_counts_and_prices_vae_iop_critic_epochs():
+    """The paper profile's VAE-IOP runs critic_epochs passes over the data per VAE epoch (the authors'
+    schedule): plan counts them beside the VAE steps and adds their cost."""
+    from dataclasses import replace
+
+    from rae_bench.plan import epoch_end_batches, format_plan
+
+    cfg = load_config(FILES)
+    run = resolve_run(cfg, "mnist", "vae_iop", 0)
+    assert epoch_end_batches(run) == 10 * training_steps(run) == 10 * 200 * 600
+    assert epoch_end_batches(resolve_run(cfg, "mnist", "ae", 0)) == 0
+    costs = load_step_costs()
+    (row,) = [r for r in plan(cfg, ["table3"], costs) if (r.dataset, r.run) == ("mnist", "vae_iop")]
+    assert row.epoch_end_batches == 1_200_000
+    without = plan(cfg, ["table3"], {**costs, "hook_factor": {"vae_iop": 0.0}})
+    (bare,) = [r for r in without if (r.dataset, r.run) == ("mnist", "vae_iop")]
+    assert row.gpu_hours / bare.gpu_hours - 1 == pytest.approx(
+        10 * costs["hook_factor"]["vae_iop"] / costs["model_factor"]["vae_iop"])
+    text = format_plan([row, replace(row, run="ae", epoch_end_batches=0)], costs)
+    assert "+1,200,000 between-epoch batches" in text and "VAE-IOP's critic epochs" in text

@@ -23,10 +23,6 @@ SOURCE = re.compile(r"\bL\d+|Sec\. \d|Table \d|README|\.py|^ours: |issue \d+|Gho
 
 # fixes that live on the other helpers' branches of issue 23: the card holds the authors' value, our branch not yet
 PENDING = {
-    ("rae_l2", "samplers"): "the authors' Bayesian GMM: fixed on branch models23",
-    ("rae_gp", "samplers"): "the authors' Bayesian GMM: fixed on branch models23",
-    ("rae_sn", "samplers"): "the authors' Bayesian GMM: fixed on branch models23",
-    ("vae_iop", "params"): "VAE-IOP's critic epochs over fresh batches: fixed on branch models23",
     ("wae_mmd", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
     ("wae_gan", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
     ("maskaae", "params", "celeba"): "MaskAAE CelebA reconstruction: fixed on branch models23",
@@ -109,7 +105,7 @@ def resolved_field(cfg, ds: str, run: str, field: str, card_samplers):
     schedule = {k: v for k, v in t["lr_schedule"].items() if t["lr_schedule"]["type"] != "none" or k == "type"}
     return {"epochs": t["epochs"], "batch_size": t["batch_size"], "lr": t["optim"]["lr"], "betas": t["optim"]["betas"],
             "lr_schedule": schedule, "latent_dim": r["latent_dim"], "nets": r["arch"], "params": r["params"],
-            "samplers": {s: resolve_sampler(cfg, ds, s) for s in samplers_of(cfg, run)},
+            "samplers": {s: resolve_sampler(cfg, ds, s, run) for s in samplers_of(cfg, run)},
             "selection": selection_of(cfg, run)}[field]
 
 

@@ -195,3 +195,52 @@ def test_saved_batchnorm_statistics_fit_the_final_weights(tmp_path, monkeypatch,
     stale = _errors(load_model(tmp_path / "stale" / "model.pt")[0], x)
     if name == "injflow":  # the model the issue found: without re-estimation the property fails
         assert abs(stale[0] / stale[1] - 1) > 0.05, stale
+
+
+IOP_PER_EPOCH = {"likelihood": "gaussian", "critic_schedule": "per_epoch", "critic_epochs": 2}
+
+
+def counting_epoch_hook(monkeypatch) -> list[int]:
+    """The step (train_step calls so far in this process) at each on_epoch_end call of VAE-IOP."""
+    from rae_bench.models.vae_iop import VAEIOP
+
+    calls, steps = [], [0]
+    hook, step = VAEIOP.on_epoch_end, VAEIOP.train_step
+
+    def counted_step(self, *a):
+        steps[0] += 1
+        return step(self, *a)
+
+    def counted_hook(self, *a):
+        calls.append(steps[0])
+        return hook(self, *a)
+
+    monkeypatch.setattr(VAEIOP, "train_step", counted_step)
+    monkeypatch.setattr(VAEIOP, "on_epoch_end", counted_hook)
+    return calls
+
+
+def test_epoch_end_hook_runs_once_after_each_epoch(tmp_path, source, monkeypatch):
+    calls = counting_epoch_hook(monkeypatch)
+    train(tiny_run("vae_iop", epochs=2, **IOP_PER_EPOCH), tmp_path / "r", source, progress=False)
+    assert calls == [7, 14]  # 240 items // batch 32 = 7 steps per epoch
+    rows = list(csv.DictReader(open(tmp_path / "r" / "train_log.csv")))
+    # the critic's terms are logged on the epoch's last row (a column the first rows did not have)
+    assert [r["step"] for r in rows if r["critic_loss"]] == ["7", "14"]
+    assert 0 < float(rows[6]["critic_loss"]) < 3 and 0 <= float(rows[6]["critic_acc"]) <= 1
+
+
+@pytest.mark.parametrize("every,cut", [(7, 10), (4, 10)], ids=["checkpoint-at-epoch-end", "checkpoint-mid-epoch"])
+def test_epoch_end_hook_resumes_exactly_once(tmp_path, source, monkeypatch, every, cut):
+    """A resumed run neither repeats nor skips an epoch's critic epochs: weights and log as an uninterrupted run."""
+    run = tiny_run("vae_iop", epochs=3, **IOP_PER_EPOCH)
+    train(run, tmp_path / "full", source, progress=False, checkpoint_every=every)
+    calls = counting_epoch_hook(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", source, progress=False, checkpoint_every=every, interrupt_at=cut)
+    first = len(calls)
+    train(run, tmp_path / "cut", source, progress=False, checkpoint_every=every)
+    assert first == 1 and len(calls) == 3  # one per epoch over both processes
+    full, again = state(tmp_path / "full" / "model.pt"), state(tmp_path / "cut" / "model.pt")
+    assert all(torch.equal(full[k], again[k]) for k in full)
+    assert (tmp_path / "full" / "train_log.csv").read_text() == (tmp_path / "cut" / "train_log.csv").read_text()

@@ -1,12 +1,13 @@
 """The interface every model implements, and the registry that names them.
 
 A model is an ``nn.Module`` that owns its nets, its prior and its update rule:
-the trainer only calls ``optimizers`` once and ``train_step`` per batch, so
-models with critics or several optimizers need nothing special from it.
+the trainer only calls ``optimizers`` once, ``train_step`` per batch and
+``on_epoch_end`` after each epoch's last batch, so models with critics or
+several optimizers need nothing special from it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -112,6 +113,18 @@ class GenerativeAE(nn.Module):
         terms["loss"].backward()
         opt.step()
         return {k: float(v.detach()) for k, v in terms.items()}
+
+    def on_epoch_end(self, batches: Iterable[torch.Tensor], optimizers: Optimizers) -> dict[str, float]:
+        """Work between epochs: the trainer calls it once per epoch, right after the epoch's last
+        ``train_step`` and before that step's checkpoint, so a resumed run neither repeats nor skips it.
+        ``batches`` yields the training data as ``train_step`` gets it; each ``iter()`` is a fresh pass in
+        a new order. Returns loss terms for that step's log row. Default: nothing."""
+        return {}
+
+    @classmethod
+    def epoch_end_batches(cls, params: Mapping[str, Any], batches_per_epoch: int) -> int:
+        """Batches ``on_epoch_end`` processes per epoch with these params (``rae-bench plan`` prices them)."""
+        return 0
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -10,25 +10,35 @@ split into a closed-form part and a low-dimensional density ratio:
 and the log ratio is replaced by the logit T(z) of a discriminator trained
 with the logistic loss to tell aggregated-posterior samples z ~ q(z|x), x ~
 data (label 1) from prior samples z ~ N(0, I) (label 0); at its optimum
-T(z) = log q(z) / N(z; 0, I) (the density-ratio trick). Per batch:
+T(z) = log q(z) / N(z; 0, I) (the density-ratio trick).
 
-1. ``critic_steps`` discriminator steps on the batch's posterior samples
-   (detached) against fresh N(0, I) samples;
-2. one VAE step on ``nll + beta * (KL(q(z|x) || N(0, I)) - T(z))`` with T's
-   weights fixed. The gradient still reaches the encoder through the
-   reparameterised z inside T; the derivative of log q_phi(z) with respect to
-   phi at fixed z has zero mean under q_phi(z), so nothing else is dropped
-   (this is also how the authors' code, ``takahashihiroshi/vae_iop``, computes it).
+Schedule (``critic_schedule``):
 
-Differences from the authors' schedule (our choice, to fit the per-batch
-``train_step`` of this suite): their code alternates one VAE epoch with 10
-discriminator epochs (``n_epoch_dual=10``); here the discriminator takes
-``critic_steps`` steps per batch before each VAE step. Their code also warms
-the KL weight up from 0 to 1 over the first 100 epochs, which the VAE's
-``kl_warmup_steps`` reproduces (in steps). Their discriminator has 3 hidden
-tanh layers of 500 units with dropout 0.5 before the output and Adam lr 1e-3
-(``critic_lr``); the defaults here are smaller, for CPU runs. The dropout is
-active in the discriminator's own steps and off in the VAE step, as there.
+- ``per_epoch``, the authors' (``takahashihiroshi/vae_iop`` @f79147d): one VAE
+  epoch with T fixed, then ``critic_epochs`` discriminator epochs over the
+  training data in fresh shuffled batches, each batch's posterior samples
+  (no gradient) against fresh N(0, I) draws (models/bernoulli/
+  bernoulli_vae_iop.py L149-187; main.py L74: ``n_epoch_dual=10``). The
+  trainer runs the discriminator epochs in ``on_epoch_end``, so the critic
+  also trains after the last VAE epoch, as there: T matches the final
+  encoder for SIR sampling. Cost: ``critic_epochs`` encoder forward passes
+  and critic steps per VAE step (``rae-bench plan`` counts them).
+- ``per_batch`` (default; the quick profile): ``critic_steps`` discriminator
+  steps on the batch's own posterior samples before each VAE step. Cheaper,
+  but many steps on one batch of codes overfit T to that batch (issue 23).
+
+The VAE step is on ``nll + beta * (KL(q(z|x) || N(0, I)) - T(z))`` with T's
+weights fixed. The gradient still reaches the encoder through the
+reparameterised z inside T; the derivative of log q_phi(z) with respect to
+phi at fixed z has zero mean under q_phi(z), so nothing else is dropped
+(this is also how the authors' code computes it, bernoulli_vae_iop.py L83-95).
+
+Their code also warms the KL weight up from 0 to 1 over the first 100 epochs
+(L153), which the VAE's ``kl_warmup_steps`` reproduces (in steps). Their
+discriminator has 3 hidden tanh layers of 500 units with dropout 0.5 before
+the output (L57-62) and Adam lr 1e-3 (``critic_lr``); the defaults here are
+smaller, for CPU runs. The dropout is active in the discriminator's own steps
+and off in the VAE step, as there (L160, L172).
 
 Generation. The implicit prior q(z) has no closed-form sampler and the
 paper only evaluates likelihoods. ``sample_prior`` draws from N(0, I) by
@@ -47,7 +57,7 @@ are the VAE's (``vae.py``).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -57,19 +67,31 @@ from .vae import VAE, gaussian_kl
 from .wae_gan import CriticMixin, LatentCritic, critic_update, frozen
 
 PRIOR_SAMPLING = ("normal", "sir")
+CRITIC_SCHEDULES = ("per_batch", "per_epoch")
 
 
 @register("vae_iop")
 class VAEIOP(CriticMixin, VAE):
     monitor = "nll"
     defaults = {**VAE.defaults, "likelihood": "auto", "critic_lr": 1e-3, "critic_width": 64, "critic_depth": 2,
-                "critic_dropout": 0.0, "critic_steps": 1, "prior_sampling": "normal", "sir_candidates": 32}
+                "critic_dropout": 0.0, "critic_steps": 1, "critic_schedule": "per_batch", "critic_epochs": 10,
+                "prior_sampling": "normal", "sir_candidates": 32}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int, arch: str, params: dict[str, Any]) -> None:
+        super().__init__(data_shape, latent_dim, arch, params)
         self.critic = LatentCritic(self.latent_dim, self.params["critic_width"], self.params["critic_depth"], "tanh",
                                    float(self.params["critic_dropout"]))
         self.critic_steps = self._check_critic_steps()
+        schedule = self.params["critic_schedule"]
+        if schedule not in CRITIC_SCHEDULES:
+            raise ConfigError(f"vae_iop critic_schedule '{schedule}' unknown; valid: {', '.join(CRITIC_SCHEDULES)}")
+        if int(self.params["critic_epochs"]) < 1:
+            raise ConfigError(f"vae_iop critic_epochs must be >= 1, got {self.params['critic_epochs']}")
+        if schedule == "per_epoch":
+            if int(params.get("critic_steps", 0)):
+                raise ConfigError("vae_iop critic_steps (steps per batch) does not apply with critic_schedule: "
+                                  "per_epoch; remove it and set critic_epochs, or use critic_schedule: per_batch")
+            self.critic_steps = 0  # the critic trains between epochs only
         if self.params["prior_sampling"] not in PRIOR_SAMPLING:
             raise ConfigError(f"vae_iop prior_sampling '{self.params['prior_sampling']}' unknown; "
                               f"valid: {', '.join(PRIOR_SAMPLING)}")
@@ -84,6 +106,29 @@ class VAEIOP(CriticMixin, VAE):
         """One density-ratio step: posterior samples ``codes`` (label 1) against fresh N(0, I) (label 0)."""
         codes = codes.detach()
         return critic_update(self.density_ratio_logits, optimizer, codes, torch.randn_like(codes))
+
+    @classmethod
+    def epoch_end_batches(cls, params: Mapping[str, Any], batches_per_epoch: int) -> int:
+        p = {**cls.defaults, **params}
+        return int(p["critic_epochs"]) * batches_per_epoch if p["critic_schedule"] == "per_epoch" else 0
+
+    def on_epoch_end(self, batches: Iterable[torch.Tensor], optimizers: Optimizers) -> dict[str, float]:
+        """``per_epoch``: ``critic_epochs`` passes over the training data, one critic step per batch on its
+        posterior samples (bernoulli_vae_iop.py L171-187); the log gets the last pass's mean loss and accuracy."""
+        if self.params["critic_schedule"] != "per_epoch":
+            return {}
+        losses: list[tuple[float, float]] = []
+        for _ in range(int(self.params["critic_epochs"])):
+            losses = []
+            for x in batches:
+                with torch.no_grad():
+                    mu, logvar = self.posterior(x)
+                    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                losses.append(self.update_critic(z, optimizers["critic"]))
+        if not losses:
+            return {}
+        return {"critic_loss": sum(l for l, _ in losses) / len(losses),
+                "critic_acc": sum(a for _, a in losses) / len(losses)}
 
     def sample_latent(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z ~ q(z|x) and the per-example estimate KL(q(z|x) || N(0, I)) - T(z) of KL(q(z|x) || q(z))."""

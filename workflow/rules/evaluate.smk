@@ -30,7 +30,7 @@ rule evaluate:
         runtime=res("evaluate", "runtime", 30),
         gpu=res("evaluate", "gpu", 0),
     params:
-        sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler), sort_keys=True),
+        sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler, w.model), sort_keys=True),
         extractor=lambda w: extractor_for(config, w.dataset),
         n=lambda w: n_samples_for(config, w.dataset),
         classifier=lambda w: (
@@ -69,7 +69,7 @@ rule evaluate_best_checkpoint:
         runtime=res("evaluate_best_checkpoint", "runtime", res("evaluate", "runtime", 30)),
         gpu=res("evaluate_best_checkpoint", "gpu", res("evaluate", "gpu", 0)),
     params:
-        sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler), sort_keys=True),
+        sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler, w.model), sort_keys=True),
         extractor=lambda w: extractor_for(config, w.dataset),
         n=lambda w: n_samples_for(config, w.dataset),
         classifier=lambda w: (
