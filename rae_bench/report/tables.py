@@ -111,12 +111,33 @@ def _latex_escape(text: str) -> str:
     return text.replace("beta-", r"$\beta$-")
 
 
-def _cell(value: Any, std: Any = math.nan, digits: int = 2) -> str:
+def _cell(value: Any, std: Any = math.nan, digits: int = 2, n: int | None = None) -> str:
+    """``value``, ``value +- std`` when several seeds ran, with ``_{n=k}`` where ``n`` is given (a cell with
+    fewer seeds than the rest of its table: the caption states the common n)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "--"
+    sub = f"_{{n={n}}}" if n is not None else ""
     if isinstance(std, float) and not math.isnan(std):
-        return f"${value:.{digits}f}\\pm{std:.{digits}f}$"
-    return f"{value:.{digits}f}"
+        return f"${value:.{digits}f}\\pm{std:.{digits}f}{sub}$"
+    return f"${value:.{digits}f}{sub}$" if sub else f"{value:.{digits}f}"
+
+
+def seed_count(df: pd.DataFrame) -> int:
+    """The most seeds behind a cell of a table: the n its caption states (0: no cell filled)."""
+    counts = pd.to_numeric(df.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
+    return int(counts.max()) if (counts > 0).any() else 0
+
+
+def seeds_sentence(df: pd.DataFrame) -> str:
+    """LaTeX: how many seeds each of our cells averages, the n of the mean +- sd."""
+    n = seed_count(df)
+    if n == 0:
+        return ""
+    fewer = " A subscript $n$ marks a cell with fewer seeds." if (
+        pd.to_numeric(df["n_seeds"], errors="coerce").between(1, n - 1).any()) else ""
+    if n == 1:
+        return "Ours: one seed per cell, so no spread (config/seeds3.yaml gives mean $\\pm$ sd over three)." + fewer
+    return f"Ours: mean $\\pm$ sd over $n={n}$ seeds per cell.{fewer}"
 
 
 def _quality(r: Any) -> str:
@@ -164,7 +185,8 @@ def _caption(name: str, df: pd.DataFrame) -> str:
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
     text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df))
-    return " ".join(t for t in (text.rstrip(), _latex_escape(_warmup_notes(df)), table_caption(name, df)) if t)
+    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), _latex_escape(_warmup_notes(df)),
+                                table_caption(name, df)) if t)
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:
@@ -194,6 +216,7 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
     lines.append(f"{first} & " + " & ".join(["Ours", "Paper"] * (len(groups) * len(metrics))) + r" \\")
     lines.append(r"\midrule")
     indexed = df.set_index(["row", "dataset", "metric"])
+    common_n = seed_count(df)
     for line in lines_of:
         cells = []
         for group in groups:
@@ -201,7 +224,8 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
             for m in metrics:
                 rec = indexed.loc[(row, ds, m)]
                 digits = METRIC_DIGITS.get(m, 2)
-                cells += [_cell(rec["ours"], rec["ours_std"], digits), _cell(rec["paper"], digits=digits)]
+                n = int(rec["n_seeds"]) if "n_seeds" in rec and 0 < rec["n_seeds"] < common_n else None
+                cells += [_cell(rec["ours"], rec["ours_std"], digits, n), _cell(rec["paper"], digits=digits)]
         lines.append(line_head(line) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
