@@ -224,7 +224,10 @@ def _per_sample_settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[
     points = getattr(args, "fid_infinity_points", None)
     if points is None and feats.get("fid_infinity"):
         points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS))
-    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
+    replicates = getattr(args, "fid_bootstrap", None)
+    replicates = int(feats.get("bootstrap", 0)) if replicates is None else replicates
+    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points,
+            "fid_bootstrap_replicates": replicates}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -410,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--knn-k", type=int, help="k of k-NN precision/recall, density/coverage (default: features.knn_k, else 5)")
     p.add_argument("--fid-infinity-points", type=int,
                    help="also FID-infinity (fid_gen_inf) from this many sample sizes N/10..N (default: features.fid_infinity)")
+    p.add_argument("--fid-bootstrap", type=int, metavar="B",
+                   help="also B bootstrap replicates of Rec./Gen. FID over the test items and samples "
+                        "(fid_rec_boot, fid_gen_boot; default: features.bootstrap, else 0 = none)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
 

@@ -19,6 +19,7 @@ MAX_COUNT = 2**31 - 1
 COUNTS: dict[str, tuple[int, int]] = {
     "n": (1, MAX_COUNT), "n_samples": (2, MAX_COUNT), "threads": (1, 4096), "checkpoint_every": (1, MAX_COUNT),
     "batch_size": (1, MAX_COUNT), "seed": (0, MAX_SEED), "knn_k": (1, MAX_COUNT), "fid_infinity_points": (2, 1000),
+    "fid_bootstrap": (0, 100_000),
 }
 SMALLEST_PER_COMMAND = {("reference-stats", "n"): 2}  # a covariance needs two feature vectors
 # inputs that must exist: name -> (what it is, how to make it)

@@ -49,10 +49,12 @@ ENV = workflow_env_file(workflow.basedir, ".snakemake/rae_bench")
 
 
 def per_sample_args(cfg):
-    """evaluate's k-NN k and FID-infinity points: params, so that changing them reruns the evaluations."""
+    """evaluate's k-NN k, FID-infinity points and FID bootstrap replicates: params, so that changing them
+    reruns the evaluations."""
     feats = cfg.get("features", {})
     points = f" --fid-infinity-points {feats.get('fid_infinity_points', 15)}" if feats.get("fid_infinity") else ""
-    return f"--knn-k {feats.get('knn_k', 5)}" + points
+    boot = f" --fid-bootstrap {feats['bootstrap']}" if feats.get("bootstrap") else ""
+    return f"--knn-k {feats.get('knn_k', 5)}" + points + boot
 
 
 def res(rule_name, key, default):
