@@ -297,14 +297,14 @@ def cmd_table(args: argparse.Namespace) -> None:
     from .report.agreement import agreement, summary, sweep_agreement, write_agreement
     from .report.specs import table_spec
     from .report.sweeps import collect_sweep, table2_latex
-    from .report.tables import write_table
+    from .report.tables import tidy, write_table
     from .atomic import write_text
 
     spec = _json_arg(args.spec, "report-spec") if args.spec else table_spec(_config(args, required=True), args.name)
     if spec.get("kind") == "sweep":
         df = collect_sweep(spec, args.results)
         df = df[df.metric.isin(["active_dims", "nac"])]
-        write_text(args.csv, df.to_csv(index=False, float_format="%.4f"))
+        write_text(args.csv, tidy(df).to_csv(index=False, float_format="%.4f"))
         write_text(args.tex, table2_latex(df))
         agree = sweep_agreement(args.name, df, spec.get("paper_columns"))
     else:

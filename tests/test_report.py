@@ -125,13 +125,13 @@ def test_cells_are_mean_sd_with_n_in_caption_and_for_short_cells(tmp_path):
     cell = df.set_index(["row", "dataset", "metric"]).loc[("RAE + GMM (L2)", "mnist", "fid_gen")]
     assert cell["ours"] == 5.0 and cell["ours_std"] == pytest.approx(2.0) and cell["n_seeds"] == 3
     tex = to_latex("table3", df)
-    assert r"Ours: mean $\pm$ sd over $n=3$ seeds per cell. A subscript $n$ marks a cell with fewer seeds." in tex
+    assert r"Our cells: mean $\pm$ sd over $n=3$ seeds. A subscript $n$ marks a cell with fewer seeds." in tex
     rae = next(line for line in tex.splitlines() if line.startswith("RAE + GMM"))
     ae = next(line for line in tex.splitlines() if line.startswith("AE &"))
     assert r"$5.00\pm2.00$" in rae and "_{n=" not in rae
     assert r"$4.00\pm1.41_{n=2}$" in ae
     one = to_latex("table3", collect("table3", {**SPEC, "seeds": [0]}, tmp_path))
-    assert "Ours: one seed per cell, so no spread" in one and r"\pm" not in one.split(r"\midrule")[1]
+    assert "Our cells: one seed each, so no spread" in one and r"\pm" not in one.split(r"\midrule")[1]
 
 
 def test_seeds3_profile_adds_seeds_and_keeps_the_profile():

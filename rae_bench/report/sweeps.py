@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import atomic_path, write_text
 from .agreement import caption_sentence, dataset_head, sweep_agreement
 from .published import published_latent
-from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path, read_metrics
+from .tables import DATASET_HEAD, PER_SEED, _latex_escape, mean_std, metrics_path, per_seed, read_metrics
 
 SWEEP_METRICS = ("fid_gen", "fid_rec", "active_dims", "nac", "precision", "recall")
 COLUMNS = ["dataset", "model", "label", "m", "true_n", "metric", "ours", "ours_std", "n_seeds", "paper"]
@@ -35,8 +35,9 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
         for model in spec["models"]:
             label = spec.get("labels", {}).get(model, model)
             for m in spec["latent_dims"][ds]:
-                runs = [read_metrics(p) for seed in spec["seeds"]
-                        if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()]
+                by_seed = {int(seed): read_metrics(p) for seed in spec["seeds"]
+                           if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()}
+                runs = list(by_seed.values())
                 for metric in SWEEP_METRICS:
                     values = [r[metric] for r in runs if r.get(metric) is not None]
                     mean, std = mean_std(values)
@@ -44,8 +45,9 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
                                     "true_n": spec.get("true_n", {}).get(ds), "metric": metric, "ours": mean,
                                     "ours_std": std, "n_seeds": len(values),
                                     "paper": published_latent(spec.get("paper_columns", {}).get(ds, ds),
-                                                              spec.get("paper_models", {}).get(model), int(m), metric)})
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+                                                              spec.get("paper_models", {}).get(model), int(m), metric),
+                                    **per_seed(by_seed, metric)})
+    return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
 
 
 def _known(true_n: Any) -> bool:

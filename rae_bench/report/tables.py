@@ -47,6 +47,9 @@ TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
            "extractor", "n_samples", "extractor_accuracy", "extractor_baseline", "unfinished_warmup"]
+# in the frame, not the CSV: each seed's value and, where evaluate wrote them (features.bootstrap), each
+# seed's bootstrap replicates over test samples, for the agreement intervals and the claims' tests
+PER_SEED = ["seeds", "seed_values", "boot"]
 
 
 def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampler: str) -> Path:
@@ -75,6 +78,24 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+def per_seed(runs: Mapping[int, dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The frame's PER_SEED columns of one cell from its runs (seed -> metrics): the seeds holding ``metric``,
+    their values and, when every one of those runs holds ``{metric}_boot``, their replicates moved to centre
+    on each seed's value (the resampling bias of FID removed: a reader wants the spread, metrics/bootstrap.py),
+    else None."""
+    held = {seed: r for seed, r in runs.items() if r.get(metric) is not None}
+    boots = [r.get(f"{metric}_boot") for r in held.values()]
+    boot = None
+    if held and all(isinstance(b, list) and b for b in boots):
+        boot = tuple(tuple(float(r[metric]) + v - sum(b) / len(b) for v in b) for r, b in zip(held.values(), boots))
+    return {"seeds": tuple(held), "seed_values": tuple(float(r[metric]) for r in held.values()), "boot": boot}
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame without its PER_SEED columns: what the CSVs hold."""
+    return df.drop(columns=[c for c in PER_SEED if c in df.columns])
+
+
 def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
     """One row per (table row, dataset, metric): our mean over seeds, its spread, and the paper's value."""
     if name not in TABLE_METRICS:
@@ -82,11 +103,12 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
     records = []
     for row in spec["rows"]:
         for ds in spec["datasets"]:
-            runs = []
+            by_seed = {}
             for seed in spec["seeds"] if "model" in row else []:
                 path = metrics_path(results, ds, row["model"], seed, row["sampler"])
                 if path.exists():
-                    runs.append(read_metrics(path))
+                    by_seed[int(seed)] = read_metrics(path)
+            runs = list(by_seed.values())
             paper_ds = spec.get("paper_columns", {}).get(ds, ds)
             for metric in table_metrics(name, spec):
                 values = [r[metric] for r in runs if r.get(metric) is not None]
@@ -101,8 +123,9 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                     "extractor_baseline": runs[0].get("extractor_baseline") if runs else None,
                     # a run that stopped before a warm-up or schedule finished (any seed's): the caption says so
                     "unfinished_warmup": next((r["unfinished_warmup"] for r in runs if r.get("unfinished_warmup")), None),
+                    **per_seed(by_seed, metric),
                 })
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+    return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
 
 
 def _latex_escape(text: str) -> str:
@@ -136,8 +159,8 @@ def seeds_sentence(df: pd.DataFrame) -> str:
     fewer = " A subscript $n$ marks a cell with fewer seeds." if (
         pd.to_numeric(df["n_seeds"], errors="coerce").between(1, n - 1).any()) else ""
     if n == 1:
-        return "Ours: one seed per cell, so no spread (config/seeds3.yaml gives mean $\\pm$ sd over three)." + fewer
-    return f"Ours: mean $\\pm$ sd over $n={n}$ seeds per cell.{fewer}"
+        return "Our cells: one seed each, so no spread (config/seeds3.yaml gives mean $\\pm$ sd over three)." + fewer
+    return f"Our cells: mean $\\pm$ sd over $n={n}$ seeds.{fewer}"
 
 
 def _quality(r: Any) -> str:
@@ -234,6 +257,6 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
 def write_table(name: str, spec: Mapping[str, Any], results: str | Path, csv_path: str | Path,
                 tex_path: str | Path) -> pd.DataFrame:
     df = collect(name, spec, results)
-    write_text(csv_path, df.to_csv(index=False, float_format="%.4f"))
+    write_text(csv_path, tidy(df).to_csv(index=False, float_format="%.4f"))
     write_text(tex_path, to_latex(name, df))
     return df
