@@ -8,6 +8,7 @@
     rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
     rae-bench evaluate --model-path ... --sampler-path ... --reference ... --out-dir ...
     rae-bench table --name table3 --csv tables/table3.csv --tex tables/table3.tex
+    rae-bench claims --csv tables/claims.csv --tex tables/claims.tex     # config/claims.yaml tested
     rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
     rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
     rae-bench models
@@ -320,6 +321,21 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(summary(agree))
 
 
+def cmd_claims(args: argparse.Namespace) -> None:
+    from .report.claims import load_claims, summary, write_claims
+    from .report.specs import claims_spec
+
+    from .report.claims import check_claims
+
+    spec = _json_arg(args.spec, "claims-spec") if args.spec else None
+    # the workflow passes the claims inside --spec (editing the file reruns the rule); by hand: --claims
+    claims = check_claims(spec, "--spec") if spec and "claims" in spec else load_claims(args.claims)
+    spec = spec or claims_spec(_config(args, required=True), claims)
+    frame = write_claims(claims, spec, args.results, args.csv, args.tex, args.html)
+    print(f"wrote {args.csv} and {args.tex}" + (f" and {args.html}" if args.html else ""))
+    print(summary(frame))
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from .config import DEFAULT_CONFIG, load_config
     from .plan import format_plan, load_step_costs, plan
@@ -479,6 +495,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="agreement with the paper per column as CSV (default: the --csv path, .agreement.csv)")
     p.add_argument("--html", metavar="PATH", help="also the table as an HTML page (ours and the paper's values)")
     p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("claims", help="test the papers' claims (config/claims.yaml) on metrics.json files: CSV, LaTeX")
+    p.add_argument("--config", action="append", default=None, metavar="FILE")
+    p.add_argument("--claims", default=str(Path(__file__).resolve().parents[1] / "config" / "claims.yaml"),
+                   help="the claims file (default: this checkout's config/claims.yaml)")
+    p.add_argument("--spec", help="the claims' table and sweep specs as JSON (what the workflow passes)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--tex", required=True)
+    p.add_argument("--html", metavar="PATH", help="also the claims as an HTML page (the Snakemake report's view)")
+    p.set_defaults(func=cmd_claims)
     return parser
 
 

@@ -30,6 +30,7 @@ INPUT_FILES: dict[str, tuple[str, str]] = {
     "classifier": ("classifier file", "train it first (rae-bench train-classifier)"),
     "inception_weights": ("Inception weights file", "pass the path of pt_inception-2015-12-05-6726825d.pth"),
     "config": ("config file", "pass an existing file (e.g. config/config.yaml)"),
+    "claims": ("claims file", "pass an existing file (e.g. config/claims.yaml)"),
 }
 INPUT_EITHER = {"a": "input A", "b": "input B"}  # a file or a folder
 DIR_OUTPUTS = {("train", "out"), ("evaluate", "out_dir"), ("sample", "out")}  # folders (sample: or .npz)
@@ -155,6 +156,13 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
         "allOf": [{"if": {"properties": {"kind": {"const": "rows"}}}, "then": {"required": ["rows"]}},
                   {"if": {"properties": {"kind": {"const": "sweep"}}}, "then": {"required": ["models", "latent_dims"]}}],
     },
+}
+# rae-bench claims --spec (report.specs.claims_spec): the table and sweep specs the claims read
+JSON_SCHEMAS["claims-spec"] = {
+    "type": "object", "required": ["kind", "tables", "sweeps"],
+    "properties": {"kind": {"const": "claims"}, "claims": {"type": "array", "items": {"type": "object"}},
+                   "tables": {"type": "object", "additionalProperties": JSON_SCHEMAS["report-spec"]},
+                   "sweeps": {"type": "object", "additionalProperties": JSON_SCHEMAS["report-spec"]}},
 }
 
 

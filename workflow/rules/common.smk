@@ -4,11 +4,18 @@ import os
 
 from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
 from rae_bench.deploy import workflow_env_file
-from rae_bench.report.specs import figure_spec, required_metrics, table_spec
+from rae_bench.report.claims import load_claims
+from rae_bench.report.specs import claims_metrics, claims_spec, figure_spec, required_metrics, table_spec
 
 # (the Snakefile has validated the config and expanded its sweeps: each (model, m) is a run {model}_m{m})
 
 RESULTS = "results"
+# The papers' claims (config/claims.yaml) and the table/sweep specs they read: rule claims
+try:
+    _claims = load_claims(os.path.join(workflow.basedir, "config", "claims.yaml"))
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
+CLAIMS_SPEC = {"claims": _claims, **claims_spec(config, _claims)}
 
 
 wildcard_constraints:
