@@ -61,7 +61,7 @@ def per_sample_args(cfg):
     feats = cfg.get("features", {})
     points = f" --fid-infinity-points {feats.get('fid_infinity_points', 15)}" if feats.get("fid_infinity") else ""
     boot = f" --fid-bootstrap {feats['bootstrap']}" if feats.get("bootstrap") else ""
-    return f"--knn-k {feats.get('knn_k', 5)}" + points + boot
+    return f"--knn-k {feats.get('knn_k', 5)}{points}{boot}"
 
 
 def res(rule_name, key, default):
