@@ -144,3 +144,31 @@ def test_seeds3_profile_adds_seeds_and_keeps_the_profile():
     assert {k: v for k, v in three.items() if k != "seeds"} == {k: v for k, v in quick.items() if k != "seeds"}
     paper = load_config([root / "config.yaml", root / "paper.yaml", root / "seeds3.yaml"])
     assert paper["seeds"] == [0, 1, 2] and paper["arch"] == "paper"
+
+
+def test_sweep_table_and_html_show_the_spread_and_n(tmp_path):
+    from rae_bench.report.html import table_html
+    from rae_bench.report.sweeps import collect_sweep, table2_latex
+
+    spec = {"kind": "sweep", "datasets": ["mnist"], "models": ["maskaae"], "latent_dims": {"mnist": [16, 32]},
+            "sampler": "prior", "seeds": [0, 1], "true_n": {"mnist": None}, "labels": {"maskaae": "MaskAAE"},
+            "paper_models": {"maskaae": "MAAE"}, "paper_columns": {"mnist": "mnist"}}
+    for seed, dims in ((0, 9), (1, 11)):
+        for m in (16, 32):
+            if m == 32 and seed == 1:
+                continue
+            path = tmp_path / "mnist" / f"maskaae_m{m}" / f"seed{seed}" / "prior" / "metrics.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps({"active_dims": dims, "nac": 0.02, "fid_gen": 1.0}))
+    df = collect_sweep(spec, tmp_path)
+    tex = table2_latex(df[df.metric.isin(["active_dims", "nac"])])
+    assert r"Our cells: mean $\pm$ sd over $n=2$ seeds." in tex
+    row16 = next(line for line in tex.splitlines() if line.startswith("16 &"))
+    row32 = next(line for line in tex.splitlines() if line.startswith("32 &"))
+    assert r"$10\pm1.4$" in row16 and "$9_{n=1}$" in row32
+    page = table_html("table3", collect("table3", {**SPEC, "seeds": [0, 1]}, tmp_path / "none"))
+    assert "one seed" not in page
+    put(tmp_path / "t", "mnist", "ae", 0, "prior", 1.0, 3.0)
+    put(tmp_path / "t", "mnist", "ae", 1, "prior", 3.0, 5.0)
+    page = table_html("table3", collect("table3", {**SPEC, "seeds": [0, 1]}, tmp_path / "t"))
+    assert "2.00 ± 1.41" in page and "mean ± sd over up to n = 2 seeds" in page
