@@ -32,7 +32,7 @@ import yaml
 from ..atomic import write_text
 from ..errors import ConfigError
 from .html import STYLE
-from .tables import DATASET_HEAD, HIGHER_IS_BETTER, METRIC_HEAD, _latex_escape
+from .tables import DATASET_HEAD, HIGHER_IS_BETTER, _latex_escape
 
 LEVEL = 0.95
 BOOT_RESAMPLES = 1000
@@ -42,7 +42,6 @@ KINDS = ("order", "sweep_order", "target")
 COLUMNS = ["claim", "statement", "source", "claim_verdict", "dataset", "metric", "comparison", "side_a", "a_mean",
            "a_sd", "a_n", "side_b", "b_mean", "b_sd", "b_n", "difference", "ci_low", "ci_high", "test", "verdict"]
 VERDICTS = ("holds", "fails", "inconclusive", "not run")
-SWEEP_HEAD = {"active_dims": "m_A", "nac": "NAC", "fid_gen": "Gen. FID", "fid_rec": "Rec. FID"}
 
 
 # --- the claims file -----------------------------------------------------------------------------------
@@ -291,7 +290,8 @@ def claim_comparisons(claim: Mapping[str, Any], frames: Mapping[str, pd.DataFram
 def claims_frame(claims: Sequence[Mapping[str, Any]], frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Every claim's comparisons, in the claims file's order."""
     records = [r for claim in claims for r in claim_comparisons(claim, frames)]
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=COLUMNS)
+    return frame.astype({"a_n": "Int64", "b_n": "Int64"})  # counts, empty where a claim did not run
 
 
 def collect_frames(spec: Mapping[str, Any], results: str | Path) -> dict[str, pd.DataFrame]:
@@ -314,7 +314,15 @@ def _side(mean: Any, sd: Any, n: Any) -> str:
     if isinstance(mean, float) and math.isnan(mean):
         return "--"
     spread = "" if isinstance(sd, float) and math.isnan(sd) else f"\\pm{sd:.2f}"
-    return f"${mean:.2f}{spread}$" + (f" ($n={int(n)}$)" if n else "")
+    return f"${mean:.2f}{spread}$" + (f" ($n={int(n)}$)" if pd.notna(n) and n else "")
+
+
+def _tex(text: Any) -> str:
+    """Text for LaTeX: escaped, and < > +- in math mode (text-mode < prints as an inverted exclamation mark)."""
+    out = _latex_escape(str(text))
+    for a, b in (("<", "$<$"), (">", "$>$"), ("+-", "$\\pm$")):
+        out = out.replace(a, b)
+    return out
 
 
 def to_latex(frame: pd.DataFrame) -> str:
@@ -329,17 +337,17 @@ def to_latex(frame: pd.DataFrame) -> str:
              r"Comparison & A & B & Difference [95\% CI] & Test & Verdict \\", r"\midrule"]
     for cid, part in frame.groupby("claim", sort=False):
         first = part.iloc[0]
-        lines.append(rf"\multicolumn{{6}}{{l}}{{\textbf{{{_latex_escape(str(first['statement']))}}}: "
+        lines.append(rf"\multicolumn{{6}}{{p{{0.95\linewidth}}}}{{\textbf{{{_tex(first['statement'])}}}: "
                      rf"{first['claim_verdict']}}} \\")
-        lines.append(rf"\multicolumn{{6}}{{l}}{{\quad\textit{{{_latex_escape(str(first['source']))}}}}} \\")
+        lines.append(rf"\multicolumn{{6}}{{p{{0.95\linewidth}}}}{{\quad\textit{{{_tex(first['source'])}}}}} \\")
         for r in part.to_dict("records"):
             if r["verdict"] == "not run":
-                lines.append(rf"\quad {_latex_escape(str(r['comparison']))} & & & & & not run \\")
+                lines.append(rf"\quad {_tex(r['comparison'])} & & & & & not run \\")
                 continue
             diff = f"{_num(r['difference'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
             test = "paired t" if str(r["test"]).startswith("paired") else (
                 "bootstrap, test samples" if str(r["test"]).startswith("bootstrap") else "none")
-            lines.append(rf"\quad {_latex_escape(str(r['comparison']))} & {_side(r['a_mean'], r['a_sd'], r['a_n'])} & "
+            lines.append(rf"\quad {_tex(r['comparison'])} & {_side(r['a_mean'], r['a_sd'], r['a_n'])} & "
                          rf"{_side(r['b_mean'], r['b_sd'], r['b_n'])} & {diff} & {test} & {r['verdict']} \\")
         lines.append(r"\midrule" if cid != frame["claim"].iloc[-1] else r"\bottomrule")
     lines += [r"\end{tabular}", r"\end{table}", ""]
