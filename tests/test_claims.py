@@ -181,3 +181,17 @@ def test_shipped_claims_name_rows_the_profiles_have(profile):
             sides = [c] if c["kind"] == "target" else [c["better"], *(c["worse"] if isinstance(c["worse"], list) else [c["worse"]])]
             assert {s["model"] for s in sides} <= set(sweep["models"]), c["id"]
             assert set(c.get("datasets", [])) <= set(sweep["datasets"]), c["id"]
+
+
+def test_bootstrap_keeps_the_shared_test_set_noise_common_to_both_sides(tmp_path):
+    """Replicate b of runs with one seed resampled the same test items: a large noise common to both sides at
+    each b cancels in the difference, so a small but steady gap still holds."""
+    rng = np.random.default_rng(1)
+    common = 5.0 * rng.normal(size=200)  # the test items' draw, shared by every run of seed 0
+    for row, mean in MEANS.items():
+        for ds in ("mnist", "celeba"):
+            put(tmp_path, ds, row.lower(), 0, mean, list(mean + common + 0.05 * rng.normal(size=200)))
+    frame, got = verdicts(tmp_path, [0])
+    assert got["close_beats_good"] == "fails"  # Close 10.3 vs Good 10.0: 0.3 apart, common noise sd 5
+    close = frame[frame.claim == "close_beats_good"]
+    assert (close["ci_high"] - close["ci_low"] < 0.5).all()

@@ -105,11 +105,16 @@ def resampled_ours(part: pd.DataFrame, resamples: int = BOOT_RESAMPLES,
             out[i] = v[rng.integers(0, len(v), (resamples, len(v)))].mean(1)
         return out, "seeds"
     if "boot" in part and _has(part["boot"]).all():
-        out = np.zeros((n, resamples))
+        # one replicate per seed's run, averaged as the cell averages its seeds; the same replicate index for
+        # every row: runs of one seed resampled the same test items at each index (metrics/bootstrap.py), so
+        # the rows keep sharing their test set as they do in the table
+        out, picks = np.zeros((n, resamples)), {}
         for i, per_seed in enumerate(part["boot"]):
-            for reps in per_seed:  # one replicate per seed's run, averaged as the cell averages its seeds
+            for reps in per_seed:
                 r = np.asarray(reps, dtype=float)
-                out[i] += r[rng.integers(0, len(r), resamples)] / len(per_seed)
+                if len(r) not in picks:
+                    picks[len(r)] = rng.integers(0, len(r), resamples)
+                out[i] += r[picks[len(r)]] / len(per_seed)
         return out, "test samples"
     return None, ""
 

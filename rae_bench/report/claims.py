@@ -10,8 +10,9 @@ fails when it lies below 0. Its test:
 - ``paired t over n seeds`` when both sides ran the same n >= 3 seeds: a t interval of the mean of the
   per-seed differences (training and evaluation noise, as far as n seeds show it);
 - otherwise a bootstrap over test samples, when every run of both sides holds FID replicates
-  (evaluate's ``features.bootstrap``): each of BOOT_RESAMPLES draws takes one replicate per run, the
-  percentile interval (the evaluation's sampling noise only, not training's: the test says so);
+  (evaluate's ``features.bootstrap``): each of BOOT_RESAMPLES draws takes one replicate per run, the same
+  replicate index on both sides (the same resampled test items), the percentile interval (the
+  evaluation's sampling noise only, not training's: the test says so);
 - otherwise none: the verdict is inconclusive and the test names what is missing.
 
 A claim holds when all of its comparisons hold at 95 % (an intersection-union test: no correction needed),
@@ -118,12 +119,17 @@ def _t_interval(d: np.ndarray, level: float) -> tuple[float, float]:
     return float(d.mean()) - half, float(d.mean()) + half
 
 
-def _drawn(boot: tuple, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """A cell's mean over its seeds, redrawn: one random replicate per seed's run per resample."""
+def _drawn(boot: tuple, picks: dict[int, np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """A cell's mean over its seeds, redrawn: one replicate per seed's run per resample. ``picks`` (replicate
+    count -> indices) is shared by both sides: replicate b of every run with the same seed resampled the same
+    test items (metrics/bootstrap.py), so taking the same b keeps the test set's noise common to both sides,
+    as it is in the comparison itself."""
     out = np.zeros(resamples)
     for reps in boot:
         r = np.asarray(reps, dtype=float)
-        out += r[rng.integers(0, len(r), resamples)] / len(boot)
+        if len(r) not in picks:
+            picks[len(r)] = rng.integers(0, len(r), resamples)
+        out += r[picks[len(r)]] / len(boot)
     return out
 
 
@@ -144,9 +150,9 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any] | None, gain: Callable[[A
         return out
     ba, bb = _boot(a), (_boot(b) if b is not None else None)
     if ba is not None and (b is None or bb is not None):
-        rng = np.random.default_rng(seed)
-        da = _drawn(ba, rng, BOOT_RESAMPLES)
-        d = gain(da, _drawn(bb, rng, BOOT_RESAMPLES) if bb is not None else None)
+        rng, picks = np.random.default_rng(seed), {}
+        da = _drawn(ba, picks, rng, BOOT_RESAMPLES)
+        d = gain(da, _drawn(bb, picks, rng, BOOT_RESAMPLES) if bb is not None else None)
         out["intervals"] = [tuple(float(x) for x in np.percentile(d, [50 * (1 - lv), 100 - 50 * (1 - lv)]))
                             for lv in levels]
         out["test"] = (f"bootstrap over test samples, {BOOT_RESAMPLES} resamples (the evaluation's sampling noise "
