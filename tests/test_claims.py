@@ -195,3 +195,19 @@ def test_bootstrap_keeps_the_shared_test_set_noise_common_to_both_sides(tmp_path
     assert got["close_beats_good"] == "fails"  # Close 10.3 vs Good 10.0: 0.3 apart, common noise sd 5
     close = frame[frame.claim == "close_beats_good"]
     assert (close["ci_high"] - close["ci_low"] < 0.5).all()
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"better": 5}, "`better` must be a non-empty string"),
+    ({"pairs": [["Good"]]}, "`pairs` must be a list of"),
+    ({"datasets": "mnist"}, "`datasets` must be a list"),
+    ({"kind": "sweep_order", "sweep": "latent", "better": {"model": "a", "m": "middle"}, "worse": {"model": "b"}},
+     "each side must be {model: name}"),
+    ({"kind": "target", "sweep": "latent", "model": "maskaae", "tolerance": "one"}, "`tolerance` must be a number"),
+])
+def test_malformed_claims_are_one_line_errors(tmp_path, bad, message, capsys):
+    spec = {"kind": "claims", "claims": [{**CLAIMS[0], **bad}], "tables": {}, "sweeps": {}}
+    assert main(["claims", "--spec", json.dumps(spec), "--results", str(tmp_path), "--csv", str(tmp_path / "c.csv"),
+                 "--tex", str(tmp_path / "c.tex")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

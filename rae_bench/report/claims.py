@@ -63,30 +63,54 @@ def check_claims(claims: Any, path: str = "claims file") -> list[dict[str, Any]]
         where = f"{path}: claim {i + 1}"
         if not isinstance(claim, Mapping):
             raise ConfigError(f"{where} is not a mapping; write it as `- id: ...` with its keys")
-        cid = str(_need(claim, "id", where))
+        cid = _need(claim, "id", where)
+        if not isinstance(cid, str) or not cid:
+            raise ConfigError(f"{where}: `id` must be a non-empty string")
         where = f"{path}: claim '{cid}'"
         if cid in seen:
             raise ConfigError(f"{where} appears twice; give each claim its own id")
         seen.add(cid)
         for key in ("claim", "source", "metric"):
-            _need(claim, key, where)
+            _text(_need(claim, key, where), where, key)
         kind = claim.get("kind", "order")
         if kind not in KINDS:
-            raise ConfigError(f"{where} has kind '{kind}'; valid kinds: {', '.join(KINDS)}")
+            raise ConfigError(f"{where} has kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        if not isinstance(claim.get("datasets", []), list) or not all(isinstance(d, str) for d in claim.get("datasets", [])):
+            raise ConfigError(f"{where}: `datasets` must be a list of dataset names")
         if kind == "order":
-            _need(claim, "table", where)
+            _text(_need(claim, "table", where), where, "table")
             if "pairs" not in claim and not ("better" in claim and "worse" in claim):
                 raise ConfigError(f"{where} needs `pairs: [[better, worse], ...]` or `better:` and `worse:`")
-            if "pairs" in claim and not all(isinstance(p, list) and len(p) == 2 for p in claim["pairs"]):
-                raise ConfigError(f"{where}: each of `pairs` must be a list of two row labels [better, worse]")
+            pairs = claim.get("pairs", [])
+            if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                                                      for p in pairs):
+                raise ConfigError(f"{where}: `pairs` must be a list of [better, worse] pairs of row labels")
+            if "better" in claim:
+                _text(claim["better"], where, "better")
+                worse = claim["worse"] if isinstance(claim["worse"], list) else [claim["worse"]]
+                for w in worse:
+                    _text(w, where, "worse")
         else:
-            _need(claim, "sweep", where)
+            _text(_need(claim, "sweep", where), where, "sweep")
             if kind == "target":
-                _need(claim, "model", where)
+                _text(_need(claim, "model", where), where, "model")
+                if not isinstance(claim.get("tolerance", 0), (int, float)) or isinstance(claim.get("tolerance"), bool):
+                    raise ConfigError(f"{where}: `tolerance` must be a number")
             else:
-                _need(claim, "better", where)
-                _need(claim, "worse", where)
+                worse = _need(claim, "worse", where)
+                for side in [_need(claim, "better", where), *(worse if isinstance(worse, list) else [worse])]:
+                    if not isinstance(side, Mapping) or not isinstance(side.get("model"), str) or not (
+                            side.get("m") in (None, "n", "min", "max")
+                            or (isinstance(side.get("m"), int) and not isinstance(side.get("m"), bool))):
+                        raise ConfigError(f"{where}: each side must be {{model: name}} with an optional m "
+                                          f"(a number, n, min or max), got {str(side)[:60]}")
     return [dict(c) for c in items]
+
+
+def _text(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: `{key}` must be a non-empty string, got {str(value)[:60]!r}")
+    return value
 
 
 def load_claims(path: str | Path) -> list[dict[str, Any]]:
