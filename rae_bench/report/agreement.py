@@ -276,7 +276,11 @@ def summary(frame: pd.DataFrame) -> str:
     keys = [c for c in frame.columns if c not in ("table", "paper_column", *STATS)]
     cells = [f"{' '.join(str(getattr(r, k)) for k in keys)} {_rho(r.spearman)} (n={r.n_rows})"
              for r in frame.itertuples()]
-    return "agreement with the paper (Spearman rho per column): " + ("; ".join(cells) or "no published column")
+    line = "agreement with the paper (Spearman rho per column): " + ("; ".join(cells) or "no published column")
+    spans = [f"{' '.join(str(getattr(r, k)) for k in keys)} {_interval(r)} ({r.interval_resamples})"
+             + ("" if math.isnan(r.seed_rho) else f", seed-to-seed {r.seed_rho:.2f} ({r.vs_ceiling})")
+             for r in frame.itertuples() if getattr(r, "interval_resamples", "")]
+    return line + ("\n95% interval of rho (bootstrap): " + "; ".join(spans) if spans else "")
 
 
 def write_agreement(path: str | Path, frame: pd.DataFrame) -> None:
