@@ -194,6 +194,7 @@ def _agreement(name: str, df: pd.DataFrame, keys: list[str], higher_is_better: b
                for key, part in df.groupby(keys, sort=False)
                if pd.to_numeric(part["paper"], errors="coerce").notna().any()]
     out = pd.DataFrame.from_records(records, columns=keys + STATS)
+    out["n_seeds"] = pd.to_numeric(out["n_seeds"], errors="coerce").astype("Int64")  # a count, also in the CSV
     out["table"] = name
     out["paper_column"] = [(paper_columns or {}).get(ds, ds) for ds in out["dataset"]]
     return out[columns]
