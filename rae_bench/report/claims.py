@@ -183,11 +183,11 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any] | None, gain: Callable[[A
                        f"only, not training's; n={min(len(va), len(vb) if vb is not None else len(va))} seed(s))")
         return out
     n = min(len(va), len(vb)) if vb is not None else len(va)
-    why = (f"{metric} has no test-sample replicates" if metric in ("fid_rec", "fid_gen")
-           else f"{metric} has no test-sample replicates to resample")
+    # evaluate writes replicates of Rec./Gen. FID only (features.bootstrap); other metrics need seeds
+    why = "no test-sample replicates" + (" (features.bootstrap)" if metric in ("fid_rec", "fid_gen") else "")
     out["intervals"] = [(math.nan, math.nan) for _ in levels]
-    out["test"] = (f"none: n={n} common seed(s), fewer than {MIN_PAIRED_SEEDS} for a paired test, and {why} "
-                   f"(features.bootstrap; seeds: config/seeds3.yaml)") if n else "none: no run"
+    out["test"] = (f"none: n={n} common seed(s), fewer than {MIN_PAIRED_SEEDS} for a paired test, and {metric} has "
+                   f"{why}; three seeds: config/seeds3.yaml") if n else "none: no run"
     return out
 
 
