@@ -51,3 +51,5 @@ rule all:
     input:
         expand("tables/{table}.{ext}", table=list(config.get("tables", {})), ext=["csv", "tex"]),
         expand("figures/{figure}.{ext}", figure=list(config.get("figures", {})), ext=["pdf", "png", "csv", "tex"]),
+        "tables/claims.csv",
+        "tables/claims.tex",

@@ -8,6 +8,7 @@
     rae-bench fit-sampler --model-path .../model.pt --sampler gmm --out .../gmm/sampler.pt
     rae-bench evaluate --model-path ... --sampler-path ... --reference ... --out-dir ...
     rae-bench table --name table3 --csv tables/table3.csv --tex tables/table3.tex
+    rae-bench claims --csv tables/claims.csv --tex tables/claims.tex     # config/claims.yaml tested
     rae-bench score samples/ reference.npz --metrics fid,kid,prd --json score.json
     rae-bench sample --model-path .../model.pt --sampler-path .../sampler.pt --n 1000 --out samples.npz
     rae-bench models
@@ -225,7 +226,10 @@ def _per_sample_settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[
     points = getattr(args, "fid_infinity_points", None)
     if points is None and feats.get("fid_infinity"):
         points = int(feats.get("fid_infinity_points", FID_INFINITY_POINTS))
-    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points}
+    replicates = getattr(args, "fid_bootstrap", None)
+    replicates = int(feats.get("bootstrap", 0)) if replicates is None else replicates
+    return {"knn_k": int(args.knn_k or feats.get("knn_k", KNN_K)), "fid_infinity_points": points,
+            "fid_bootstrap_replicates": replicates}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -303,14 +307,14 @@ def cmd_table(args: argparse.Namespace) -> None:
     from .report.agreement import agreement, summary, sweep_agreement, write_agreement
     from .report.specs import table_spec
     from .report.sweeps import collect_sweep, table2_latex
-    from .report.tables import write_table
+    from .report.tables import tidy, write_table
     from .atomic import write_text
 
     spec = _json_arg(args.spec, "report-spec") if args.spec else table_spec(_config(args, required=True), args.name)
     if spec.get("kind") == "sweep":
         df = collect_sweep(spec, args.results)
         df = df[df.metric.isin(["active_dims", "nac"])]
-        write_text(args.csv, df.to_csv(index=False, float_format="%.4f"))
+        write_text(args.csv, tidy(df).to_csv(index=False, float_format="%.4f"))
         write_text(args.tex, table2_latex(df))
         agree = sweep_agreement(args.name, df, spec.get("paper_columns"))
     else:
@@ -324,6 +328,21 @@ def cmd_table(args: argparse.Namespace) -> None:
         write_text(args.html, table_html(args.name, df))  # the report's view of the table
     print(f"wrote {args.csv}, {args.tex} and {agreement_path} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
     print(summary(agree))
+
+
+def cmd_claims(args: argparse.Namespace) -> None:
+    from .report.claims import load_claims, summary, write_claims
+    from .report.specs import claims_spec
+
+    from .report.claims import check_claims
+
+    spec = _json_arg(args.spec, "claims-spec") if args.spec else None
+    # the workflow passes the claims inside --spec (editing the file reruns the rule); by hand: --claims
+    claims = check_claims(spec, "--spec") if spec and "claims" in spec else load_claims(args.claims)
+    spec = spec or claims_spec(_config(args, required=True), claims)
+    frame = write_claims(claims, spec, args.results, args.csv, args.tex, args.html)
+    print(f"wrote {args.csv} and {args.tex}" + (f" and {args.html}" if args.html else ""))
+    print(summary(frame))
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -423,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--knn-k", type=int, help="k of k-NN precision/recall, density/coverage (default: features.knn_k, else 5)")
     p.add_argument("--fid-infinity-points", type=int,
                    help="also FID-infinity (fid_gen_inf) from this many sample sizes N/10..N (default: features.fid_infinity)")
+    p.add_argument("--fid-bootstrap", type=int, metavar="B",
+                   help="also B bootstrap replicates of Rec./Gen. FID over the test items and samples "
+                        "(fid_rec_boot, fid_gen_boot; default: features.bootstrap, else 0 = none)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_evaluate)
 
@@ -486,6 +508,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="agreement with the paper per column as CSV (default: the --csv path, .agreement.csv)")
     p.add_argument("--html", metavar="PATH", help="also the table as an HTML page (ours and the paper's values)")
     p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("claims", help="test the papers' claims (config/claims.yaml) on metrics.json files: CSV, LaTeX")
+    p.add_argument("--config", action="append", default=None, metavar="FILE")
+    p.add_argument("--claims", default=str(Path(__file__).resolve().parents[1] / "config" / "claims.yaml"),
+                   help="the claims file (default: this checkout's config/claims.yaml)")
+    p.add_argument("--spec", help="the claims' table and sweep specs as JSON (what the workflow passes)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--tex", required=True)
+    p.add_argument("--html", metavar="PATH", help="also the claims as an HTML page (the Snakemake report's view)")
+    p.set_defaults(func=cmd_claims)
     return parser
 
 

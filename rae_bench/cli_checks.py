@@ -19,6 +19,7 @@ MAX_COUNT = 2**31 - 1
 COUNTS: dict[str, tuple[int, int]] = {
     "n": (1, MAX_COUNT), "n_samples": (2, MAX_COUNT), "threads": (1, 4096), "checkpoint_every": (1, MAX_COUNT),
     "batch_size": (1, MAX_COUNT), "seed": (0, MAX_SEED), "knn_k": (1, MAX_COUNT), "fid_infinity_points": (2, 1000),
+    "fid_bootstrap": (0, 100_000),
 }
 SMALLEST_PER_COMMAND = {("reference-stats", "n"): 2}  # a covariance needs two feature vectors
 # inputs that must exist: name -> (what it is, how to make it)
@@ -29,6 +30,7 @@ INPUT_FILES: dict[str, tuple[str, str]] = {
     "classifier": ("classifier file", "train it first (rae-bench train-classifier)"),
     "inception_weights": ("Inception weights file", "pass the path of pt_inception-2015-12-05-6726825d.pth"),
     "config": ("config file", "pass an existing file (e.g. config/config.yaml)"),
+    "claims": ("claims file", "pass an existing file (e.g. config/claims.yaml)"),
 }
 INPUT_EITHER = {"a": "input A", "b": "input B"}  # a file or a folder
 DIR_OUTPUTS = {("train", "out"), ("evaluate", "out_dir"), ("sample", "out")}  # folders (sample: or .npz)
@@ -155,6 +157,13 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
         "allOf": [{"if": {"properties": {"kind": {"const": "rows"}}}, "then": {"required": ["rows"]}},
                   {"if": {"properties": {"kind": {"const": "sweep"}}}, "then": {"required": ["models", "latent_dims"]}}],
     },
+}
+# rae-bench claims --spec (report.specs.claims_spec): the table and sweep specs the claims read
+JSON_SCHEMAS["claims-spec"] = {
+    "type": "object", "required": ["kind", "tables", "sweeps"],
+    "properties": {"kind": {"const": "claims"}, "claims": {"type": "array", "items": {"type": "object"}},
+                   "tables": {"type": "object", "additionalProperties": JSON_SCHEMAS["report-spec"]},
+                   "sweeps": {"type": "object", "additionalProperties": JSON_SCHEMAS["report-spec"]}},
 }
 
 

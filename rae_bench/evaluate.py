@@ -23,7 +23,7 @@ from .data import DataSource, load, to_float
 from .errors import DataError
 from .metrics.latent_stats import ACTIVE_THRESHOLD
 from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
-from .metrics import KNN_K, fid_infinity, prdc
+from .metrics import KNN_K, fid_bootstrap, fid_infinity, prdc
 from .models import GenerativeAE
 from .report.grid import save_grid
 from .samplers import build_sampler, load_sampler, save_sampler
@@ -131,7 +131,7 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
              n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
              extractor_quality: dict[str, Any] | None = None, extractor_backend: str | None = None,
              fit: tuple[str, dict[str, Any] | None, int] | None = None, knn_k: int = KNN_K,
-             fid_infinity_points: int | None = None) -> dict[str, Any]:
+             fid_infinity_points: int | None = None, fid_bootstrap_replicates: int = 0) -> dict[str, Any]:
     """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
 
     With ``fit = (sampler, params, seed)`` the sampler is first fitted on the model in this process and
@@ -142,6 +142,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     that tables can say how good a feature space their numbers come from. ``knn_k`` is the k of the k-NN
     metrics; ``fid_infinity_points`` (config ``features.fid_infinity``) adds ``fid_gen_inf``, the
     generation FID extrapolated to infinitely many samples from that many subset sizes.
+    ``fid_bootstrap_replicates`` (config ``features.bootstrap``) adds ``fid_rec_boot``/``fid_gen_boot``, that
+    many FIDs over resampled test items and samples (metrics/bootstrap.py).
     """
     t0 = time.perf_counter()
     dev = pick_device(device)
@@ -159,7 +161,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     codes = encode_all(model, test, dev)  # once: for the reconstructions and for NAC
     recon = generate(model, codes, dev)
     mse = float(((to_float(recon) - to_float(test)) ** 2).flatten(1).mean(1).mean())
-    recon_stats = gaussian_stats(extractor(recon))
+    recon_features = extractor(recon)
+    recon_stats = gaussian_stats(recon_features)
     if recon_stats[0].shape != mu_ref.shape:
         raise DataError(f"reference statistics {reference} hold {mu_ref.shape[0]}-d features but extractor "
                         f"'{extractor_name}' gives {recon_stats[0].shape[0]}-d ones for dataset '{run['dataset']}' "
@@ -178,6 +181,9 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
         knn = {"knn_precision": None, "knn_recall": None, "density": None, "coverage": None, "knn_k": knn_k}
     fid_inf = (fid_infinity(sample_features, mu_ref, sigma_ref, fid_infinity_points, seed=int(run["seed"]))
                if fid_infinity_points else None)
+
+    boot = (fid_bootstrap(ref_features, recon_features, sample_features, fid_bootstrap_replicates, int(run["seed"]))
+            if fid_bootstrap_replicates else None)
 
     mask = getattr(model, "mask", None)  # MaskAAE: dimensions with mask >= ACTIVE_THRESHOLD are active
     mask = mask.detach().cpu() if isinstance(mask, torch.Tensor) else None
@@ -205,6 +211,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     if fid_inf is not None:  # FID at N = infinity (Chong & Forsyth 2020), fitted over N/10..N samples
         metrics.update({"fid_gen_inf": fid_inf["fid_inf"], "fid_inf_points": fid_inf["fid_inf_points"],
                         "fid_inf_min_n": fid_inf["fid_inf_min_n"]})
+    if boot is not None:  # the sampling noise of this evaluation (test items and samples), for intervals
+        metrics.update({**boot, "fid_boot_replicates": int(fid_bootstrap_replicates)})
     warmup = model.unfinished_warmup()
     if warmup:
         metrics["unfinished_warmup"] = warmup

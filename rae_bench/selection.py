@@ -29,7 +29,7 @@ from .errors import CheckpointError
 from .evaluate import evaluate
 from .snapshots import snapshot_files
 
-REC_KEYS = ("fid_rec", "mse_rec")  # what the Rec. choice carries over from its snapshot
+REC_KEYS = ("fid_rec", "mse_rec", "fid_rec_boot")  # what the Rec. choice carries over from its snapshot
 
 
 def _hash_of(path: Path) -> str | None:
@@ -91,7 +91,7 @@ def _select(rows: list[tuple[int, dict[str, Any]]], out: Path) -> dict[str, Any]
 
     step_gen, gen = best("fid_gen")
     step_rec, rec = best("fid_rec")
-    metrics = {**gen, **{k: rec[k] for k in REC_KEYS},
+    metrics = {**gen, **{k: rec[k] for k in REC_KEYS if k in rec},
                "selection": "best_checkpoint", "selected_step_gen": step_gen, "selected_step_rec": step_rec,
                "candidates": len(rows)}
     buf = io.StringIO()

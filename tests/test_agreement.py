@@ -176,3 +176,84 @@ def test_cli_sweep_writes_its_sidecar(tmp_path, capsys):
     out = pd.read_csv(tmp_path / "t" / "table2.agreement.csv")
     assert list(out.columns) == SWEEP_COLUMNS and len(out) == 4 and set(out["table"]) == {"table2"}
     assert "mnist maskaae active_dims 0.80 (n=4)" in capsys.readouterr().out
+
+
+# uncertainty: a bootstrap interval for rho (seeds, else test-sample replicates, else rows), the seed-to-seed
+# rho of each column (its noise ceiling) and whether rho is distinguishable from it
+
+PAPER = {f"r{i}": 10.0 + 3 * i for i in range(8)}  # a published column, strictly increasing
+
+
+def fabricate(root, seeds, noise, boot_spread=None, seed=0):
+    """metrics.json per (row, seed): the paper's value times (1 + noise x N(0, 1)); with ``boot_spread``, 50
+    bootstrap replicates per run spread by that much."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    spec = {"kind": "rows", "datasets": ["mnist"], "seeds": list(seeds),
+            "rows": [{"label": r, "model": r, "sampler": "prior", "paper": r} for r in PAPER]}
+    for r, value in PAPER.items():
+        for s in seeds:
+            gen = value * (1 + noise * rng.normal())
+            m = {"fid_rec": gen, "fid_gen": gen, "extractor": "raw", "n_samples": 100}
+            if boot_spread is not None:
+                m["fid_gen_boot"] = list(gen + 5.0 + boot_spread * value * rng.normal(size=50))  # +5: FID's bias
+                m["fid_rec_boot"] = m["fid_gen_boot"]
+            path = root / "mnist" / r / f"seed{s}" / "prior" / "metrics.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(m))
+    return spec
+
+
+def gen_stats(tmp_path, name, *args, **kw):
+    from rae_bench.report import published
+
+    spec = fabricate(tmp_path / name, *args, **kw)
+    old = published.TABLE3_FID
+    published.TABLE3_FID = {r: {"mnist": {"fid_rec": v, "fid_gen": v}} for r, v in PAPER.items()}
+    try:
+        df = collect("table3", spec, tmp_path / name)
+    finally:
+        published.TABLE3_FID = old
+    return df, agreement("table3", df).set_index("metric").loc["fid_gen"]
+
+
+def test_seed_interval_contains_rho_and_narrows_with_less_noise(tmp_path):
+    df, noisy = gen_stats(tmp_path, "noisy", [0, 1, 2], 0.3)
+    _, calm = gen_stats(tmp_path, "calm", [0, 1, 2], 0.05)
+    for row in (noisy, calm):
+        assert row["interval_resamples"] == "seeds" and row["n_seeds"] == 3
+        assert row["rho_low"] <= row["spearman"] <= row["rho_high"]
+    assert calm["rho_high"] - calm["rho_low"] < noisy["rho_high"] - noisy["rho_low"]
+    # the ceiling: mean over the three pairs of seeds of rho between their values
+    gen = df[df.metric == "fid_gen"]
+    per_seed = pd.DataFrame([dict(zip(s, v)) for s, v in zip(gen["seeds"], gen["seed_values"])])
+    pairs = [per_seed[a].rank().corr(per_seed[b].rank()) for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert noisy["seed_rho"] == pytest.approx(sum(pairs) / 3) and noisy["seed_rho_all_rows"] == noisy["seed_rho"]
+    assert calm["seed_rho"] > noisy["seed_rho"]
+    expected = "below" if noisy["seed_rho"] > noisy["rho_high"] else "above" if noisy["seed_rho"] < noisy["rho_low"] \
+        else "within"
+    assert noisy["vs_ceiling"] == expected
+
+
+def test_one_seed_resamples_test_samples_when_evaluate_wrote_replicates(tmp_path):
+    _, wide = gen_stats(tmp_path, "wide", [0], 0.2, boot_spread=0.3)
+    _, narrow = gen_stats(tmp_path, "narrow", [0], 0.2, boot_spread=0.02)
+    for row in (wide, narrow):
+        assert row["interval_resamples"] == "test samples" and math.isnan(row["seed_rho"]) and row["vs_ceiling"] == ""
+        assert row["rho_low"] <= row["spearman"] <= row["rho_high"]
+    assert narrow["rho_high"] - narrow["rho_low"] < wide["rho_high"] - wide["rho_low"]
+    _, rows = gen_stats(tmp_path, "plain", [0], 0.2)  # no replicates: the rows bootstrap, named so
+    assert rows["interval_resamples"] == "rows" and rows["rho_low"] <= rows["spearman"] <= rows["rho_high"]
+
+
+def test_intervals_are_deterministic_and_in_sidecar_and_caption(tmp_path):
+    df, first = gen_stats(tmp_path, "a", [0, 1], 0.2)
+    again = agreement("table3", df).set_index("metric").loc["fid_gen"]
+    assert (first["rho_low"], first["rho_high"]) == (again["rho_low"], again["rho_high"])
+    for col in ("rho_low", "rho_high", "interval_resamples", "seed_rho", "vs_ceiling"):
+        assert col in COLUMNS
+    caption = next(line for line in to_latex("table3", df).splitlines() if line.startswith(r"\caption"))
+    assert (rf"95\% interval of $\rho$ (1000 resamples; bootstrap over seeds per row): "
+            rf"MNIST Rec. [{first['rho_low']:.2f}, {first['rho_high']:.2f}]") in caption
+    assert rf"Seed-to-seed $\rho$ (the noise ceiling): MNIST Rec. {first['seed_rho']:.2f}" in caption

@@ -112,3 +112,63 @@ def test_cells_from_runs_short_of_their_warmup_say_so_in_the_caption(tmp_path):
     assert r"Not past warm-up: RAE + GMM (L2) (MNIST): mask not polarised (50\% binary)." in caption
     put(tmp_path / "other", "mnist", "rae_l2", 0, "gmm", 1.0, 3.0)
     assert "warm-up" not in to_latex("table3", collect("table3", SPEC, tmp_path / "other"))
+
+
+def test_cells_are_mean_sd_with_n_in_caption_and_for_short_cells(tmp_path):
+    """Three seeds: each cell is mean +- sd, the caption states n = 3, a cell with two seeds says n=2."""
+    spec = {**SPEC, "seeds": [0, 1, 2]}
+    for seed, (rec, gen) in enumerate([(1.0, 3.0), (2.0, 5.0), (3.0, 7.0)]):
+        put(tmp_path, "mnist", "rae_l2", seed, "gmm", rec, gen)
+        if seed < 2:
+            put(tmp_path, "mnist", "ae", seed, "prior", rec, gen)
+    df = collect("table3", spec, tmp_path)
+    cell = df.set_index(["row", "dataset", "metric"]).loc[("RAE + GMM (L2)", "mnist", "fid_gen")]
+    assert cell["ours"] == 5.0 and cell["ours_std"] == pytest.approx(2.0) and cell["n_seeds"] == 3
+    tex = to_latex("table3", df)
+    assert r"Our cells: mean $\pm$ sd over $n=3$ seeds. A subscript $n$ marks a cell with fewer seeds." in tex
+    rae = next(line for line in tex.splitlines() if line.startswith("RAE + GMM"))
+    ae = next(line for line in tex.splitlines() if line.startswith("AE &"))
+    assert r"$5.00\pm2.00$" in rae and "_{n=" not in rae
+    assert r"$4.00\pm1.41_{n=2}$" in ae
+    one = to_latex("table3", collect("table3", {**SPEC, "seeds": [0]}, tmp_path))
+    assert "Our cells: one seed each, so no spread" in one and r"\pm" not in one.split(r"\midrule")[1]
+
+
+def test_seeds3_profile_adds_seeds_and_keeps_the_profile():
+    from rae_bench.config import load_config
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "config"
+    quick = load_config([root / "config.yaml"])
+    three = load_config([root / "config.yaml", root / "seeds3.yaml"])
+    assert three["seeds"] == [0, 1, 2] and quick["seeds"] == [0]
+    assert {k: v for k, v in three.items() if k != "seeds"} == {k: v for k, v in quick.items() if k != "seeds"}
+    paper = load_config([root / "config.yaml", root / "paper.yaml", root / "seeds3.yaml"])
+    assert paper["seeds"] == [0, 1, 2] and paper["arch"] == "paper"
+
+
+def test_sweep_table_and_html_show_the_spread_and_n(tmp_path):
+    from rae_bench.report.html import table_html
+    from rae_bench.report.sweeps import collect_sweep, table2_latex
+
+    spec = {"kind": "sweep", "datasets": ["mnist"], "models": ["maskaae"], "latent_dims": {"mnist": [16, 32]},
+            "sampler": "prior", "seeds": [0, 1], "true_n": {"mnist": None}, "labels": {"maskaae": "MaskAAE"},
+            "paper_models": {"maskaae": "MAAE"}, "paper_columns": {"mnist": "mnist"}}
+    for seed, dims in ((0, 9), (1, 11)):
+        for m in (16, 32):
+            if m == 32 and seed == 1:
+                continue
+            path = tmp_path / "mnist" / f"maskaae_m{m}" / f"seed{seed}" / "prior" / "metrics.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps({"active_dims": dims, "nac": 0.02, "fid_gen": 1.0}))
+    df = collect_sweep(spec, tmp_path)
+    tex = table2_latex(df[df.metric.isin(["active_dims", "nac"])])
+    assert r"Our cells: mean $\pm$ sd over $n=2$ seeds." in tex
+    row16 = next(line for line in tex.splitlines() if line.startswith("16 &"))
+    row32 = next(line for line in tex.splitlines() if line.startswith("32 &"))
+    assert r"$10\pm1.4$" in row16 and "$9_{n=1}$" in row32
+    page = table_html("table3", collect("table3", {**SPEC, "seeds": [0, 1]}, tmp_path / "none"))
+    assert "one seed" not in page
+    put(tmp_path / "t", "mnist", "ae", 0, "prior", 1.0, 3.0)
+    put(tmp_path / "t", "mnist", "ae", 1, "prior", 3.0, 5.0)
+    page = table_html("table3", collect("table3", {**SPEC, "seeds": [0, 1]}, tmp_path / "t"))
+    assert "2.00 ± 1.41" in page and "mean ± sd over up to n = 2 seeds" in page

@@ -217,3 +217,20 @@ def test_report_shows_tables_curves_and_samples_in_a_browser(report):
     assert [row.split()[0] for row in curves["listed"]] == ["ae", "rae_l2", "vae", "wae_mmd"]
     assert curves["shown"]["path"] == "results/mnist/ae/seed0/losses.png"
     assert curves["shown"]["width"] > 300 and curves["shown"]["height"] > 150
+
+
+def test_claims_target_resolves_in_a_dry_run(tmp_path):
+    """`snakemake -n tables/claims.csv` on the tiny config: one claims job over the evaluations of the rows the
+    claims read, the claims inside its --spec; no table job (rule claims, not rule table, makes tables/claims.*)."""
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg["features"]["bootstrap"] = 20
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    done = snakemake(tmp_path, "tables/claims.csv", "tables/claims.tex", "-n", "-p")
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout)
+    assert counts["claims"] == 1 and "table" not in counts and counts["evaluate"] > 0
+    claims_job = done.stdout[done.stdout.index("rule claims:"):]
+    assert "results/mnist/rae_l2/seed0/gmm/metrics.json" in claims_job.split("output:")[0]
+    assert "tables/claims.html" in claims_job and "rae-bench claims --spec" in done.stdout
+    assert '"id": "rae_beats_vae"' in done.stdout  # the claims travel in the spec (a param)
+    assert done.stdout.count("--fid-bootstrap 20") == counts["evaluate"]  # features.bootstrap reaches evaluate

@@ -88,3 +88,8 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
+
+# Bootstrap replicates of Rec./Gen. FID over the test items and samples (the agreement intervals, claims).
+from rae_bench.metrics.bootstrap import fid_bootstrap
+
+__all__ += ["fid_bootstrap"]

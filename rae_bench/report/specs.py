@@ -108,3 +108,17 @@ def required_metrics(spec: Mapping[str, Any], results: str = "results") -> list[
 def selection_folder(row: Mapping[str, Any]) -> str:
     """'' for the final weights, 'best_checkpoint/' for the best-snapshot metrics (rule evaluate_best_checkpoint)."""
     return "best_checkpoint/" if row.get("selection") == "best_checkpoint" else ""
+
+
+def claims_spec(cfg: Mapping[str, Any], claims: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The table and sweep specs the claims read, for those the config has (the others are "not run")."""
+    tables = sorted({c["table"] for c in claims if c.get("kind", "order") == "order"} & set(cfg.get("tables", {})))
+    sweeps = sorted({c["sweep"] for c in claims if c.get("kind", "order") != "order"} & set(cfg.get("sweeps", {})))
+    return {"kind": "claims", "tables": {t: table_spec(cfg, t) for t in tables},
+            "sweeps": {s: sweep_spec(cfg, s) for s in sweeps}}
+
+
+def claims_metrics(spec: Mapping[str, Any], results: str = "results") -> list[str]:
+    """The metrics.json files a claims spec reads."""
+    specs = [*spec.get("tables", {}).values(), *spec.get("sweeps", {}).values()]
+    return list(dict.fromkeys(p for s in specs for p in required_metrics(s, results)))

@@ -21,7 +21,8 @@ import pandas as pd
 from ..atomic import atomic_path, write_text
 from .agreement import caption_sentence, dataset_head, sweep_agreement
 from .published import published_latent
-from .tables import DATASET_HEAD, _latex_escape, mean_std, metrics_path, read_metrics
+from .tables import (DATASET_HEAD, PER_SEED, _latex_escape, mean_std, metrics_path, per_seed, read_metrics,
+                     seed_count, seeds_sentence)
 
 SWEEP_METRICS = ("fid_gen", "fid_rec", "active_dims", "nac", "precision", "recall")
 COLUMNS = ["dataset", "model", "label", "m", "true_n", "metric", "ours", "ours_std", "n_seeds", "paper"]
@@ -35,8 +36,9 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
         for model in spec["models"]:
             label = spec.get("labels", {}).get(model, model)
             for m in spec["latent_dims"][ds]:
-                runs = [read_metrics(p) for seed in spec["seeds"]
-                        if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()]
+                by_seed = {int(seed): read_metrics(p) for seed in spec["seeds"]
+                           if (p := metrics_path(results, ds, f"{model}_m{m}", seed, spec.get("sampler", "prior"))).exists()}
+                runs = list(by_seed.values())
                 for metric in SWEEP_METRICS:
                     values = [r[metric] for r in runs if r.get(metric) is not None]
                     mean, std = mean_std(values)
@@ -44,8 +46,9 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
                                     "true_n": spec.get("true_n", {}).get(ds), "metric": metric, "ours": mean,
                                     "ours_std": std, "n_seeds": len(values),
                                     "paper": published_latent(spec.get("paper_columns", {}).get(ds, ds),
-                                                              spec.get("paper_models", {}).get(model), int(m), metric)})
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+                                                              spec.get("paper_models", {}).get(model), int(m), metric),
+                                    **per_seed(by_seed, metric)})
+    return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
 
 
 def _known(true_n: Any) -> bool:
@@ -68,7 +71,7 @@ def table2_latex(df: pd.DataFrame) -> str:
              r"\caption{Active dimensions $m_A$ and NAC (mean absolute off-diagonal correlation of the test codes, "
              r"over the active dimensions) against the model capacity $m$. Ours beside the published values of "
              r"MaskAAE (Mondal et al., UAI 2020), Table 2; a dash marks a missing cell."
-             + (f" {agree}" if agree else "") + "}",
+             + "".join(f" {t}" for t in (seeds_sentence(df), agree) if t) + "}",
              r"\label{tab:table2}", rf"\begin{{tabular}}{{l{'r' * width}}}", r"\toprule",
              " & " + " & ".join(f"\\multicolumn{{4}}{{c}}{{{_latex_escape(labels[m])}}}" for m in models) + r" \\",
              " ".join(f"\\cmidrule(lr){{{2 + 4 * i}-{5 + 4 * i}}}" for i in range(len(models))),
@@ -76,6 +79,7 @@ def table2_latex(df: pd.DataFrame) -> str:
              + r" \\",
              "$m$ & " + " & ".join(["Ours", "Paper"] * (2 * len(models))) + r" \\"]
     indexed = df.set_index(["dataset", "model", "m", "metric"])
+    common_n = seed_count(df)
     for ds in dict.fromkeys(df["dataset"]):
         true_n = df.loc[df.dataset == ds, "true_n"].iloc[0]
         lines += [r"\midrule", f"\\multicolumn{{{width + 1}}}{{l}}{{{_latex_escape(_dataset_title(ds, true_n))}}} \\\\"]
@@ -84,8 +88,7 @@ def table2_latex(df: pd.DataFrame) -> str:
             for model in models:
                 for metric, digits in (("active_dims", 0), ("nac", 3)):
                     rec = indexed.loc[(ds, model, m, metric)] if (ds, model, m, metric) in indexed.index else None
-                    cells += [_num(None if rec is None else rec["ours"], digits),
-                              _num(None if rec is None else rec["paper"], digits)]
+                    cells += [_ours(rec, digits, common_n), _num(None if rec is None else rec["paper"], digits)]
             lines.append(f"{m} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
@@ -98,6 +101,18 @@ def _table2_agreement(df: pd.DataFrame) -> str:
     heads = [f"{dataset_head(r.dataset)} {_latex_escape(labels[r.model])} "
              f"{TABLE2_HEAD.get(r.metric, _latex_escape(r.metric))}" for r in frame.itertuples()]
     return caption_sentence(frame, heads)
+
+
+def _ours(rec: Any, digits: int, common_n: int) -> str:
+    """Our mean, with +- sd over seeds where several ran and a subscript n where fewer than the table's n."""
+    text = _num(None if rec is None else rec["ours"], digits)
+    if rec is None or text == "--":
+        return text
+    std = rec["ours_std"]
+    n = int(rec["n_seeds"])
+    sub = f"_{{n={n}}}" if 0 < n < common_n else ""
+    spread = "" if std is None or math.isnan(std) else f"\\pm{std:.{max(digits, 1)}f}"
+    return f"${text}{spread}{sub}$" if spread or sub else text
 
 
 def _num(value: Any, digits: int) -> str:

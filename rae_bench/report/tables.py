@@ -48,6 +48,9 @@ TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table5": "FlexAE (Mondal et al., UAI 2021), Table 5"}
 COLUMNS = ["table", "row", "model", "sampler", "dataset", "metric", "ours", "ours_std", "n_seeds", "paper",
            "extractor", "n_samples", "extractor_accuracy", "extractor_baseline", "unfinished_warmup", "selection"]
+# in the frame, not the CSV: each seed's value and, where evaluate wrote them (features.bootstrap), each
+# seed's bootstrap replicates over test samples, for the agreement intervals and the claims' tests
+PER_SEED = ["seeds", "seed_values", "boot"]
 
 
 def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampler: str,
@@ -87,6 +90,24 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+def per_seed(runs: Mapping[int, dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The frame's PER_SEED columns of one cell from its runs (seed -> metrics): the seeds holding ``metric``,
+    their values and, when every one of those runs holds ``{metric}_boot``, their replicates moved to centre
+    on each seed's value (the resampling bias of FID removed: a reader wants the spread, metrics/bootstrap.py),
+    else None."""
+    held = {seed: r for seed, r in runs.items() if r.get(metric) is not None}
+    boots = [r.get(f"{metric}_boot") for r in held.values()]
+    boot = None
+    if held and all(isinstance(b, list) and b for b in boots):
+        boot = tuple(tuple(float(r[metric]) + v - sum(b) / len(b) for v in b) for r, b in zip(held.values(), boots))
+    return {"seeds": tuple(held), "seed_values": tuple(float(r[metric]) for r in held.values()), "boot": boot}
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame without its PER_SEED columns: what the CSVs hold."""
+    return df.drop(columns=[c for c in PER_SEED if c in df.columns])
+
+
 def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
     """One row per (table row, dataset, metric): our mean over seeds, its spread, and the paper's value."""
     if name not in TABLE_METRICS:
@@ -94,11 +115,12 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
     records = []
     for row in spec["rows"]:
         for ds in spec["datasets"]:
-            runs = []
+            by_seed = {}
             for seed in spec["seeds"] if "model" in row else []:
                 path = metrics_path(results, ds, row["model"], seed, row["sampler"], row.get("selection", "final"))
                 if path.exists():
-                    runs.append(read_metrics(path))
+                    by_seed[int(seed)] = read_metrics(path)
+            runs = list(by_seed.values())
             paper_ds = spec.get("paper_columns", {}).get(ds, ds)
             for metric in table_metrics(name, spec):
                 values = [r[metric] for r in runs if r.get(metric) is not None]
@@ -114,8 +136,9 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
                     # a run that stopped before a warm-up or schedule finished (any seed's): the caption says so
                     "unfinished_warmup": next((r["unfinished_warmup"] for r in runs if r.get("unfinished_warmup")), None),
                     "selection": row.get("selection", "final") if "model" in row else None,
+                    **per_seed(by_seed, metric),
                 })
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+    return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
 
 
 def _latex_escape(text: str) -> str:
@@ -124,12 +147,33 @@ def _latex_escape(text: str) -> str:
     return text.replace("beta-", r"$\beta$-").replace("\u2020", r"$^\dagger$")
 
 
-def _cell(value: Any, std: Any = math.nan, digits: int = 2) -> str:
+def _cell(value: Any, std: Any = math.nan, digits: int = 2, n: int | None = None) -> str:
+    """``value``, ``value +- std`` when several seeds ran, with ``_{n=k}`` where ``n`` is given (a cell with
+    fewer seeds than the rest of its table: the caption states the common n)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "--"
+    sub = f"_{{n={n}}}" if n is not None else ""
     if isinstance(std, float) and not math.isnan(std):
-        return f"${value:.{digits}f}\\pm{std:.{digits}f}$"
-    return f"{value:.{digits}f}"
+        return f"${value:.{digits}f}\\pm{std:.{digits}f}{sub}$"
+    return f"${value:.{digits}f}{sub}$" if sub else f"{value:.{digits}f}"
+
+
+def seed_count(df: pd.DataFrame) -> int:
+    """The most seeds behind a cell of a table: the n its caption states (0: no cell filled)."""
+    counts = pd.to_numeric(df.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
+    return int(counts.max()) if (counts > 0).any() else 0
+
+
+def seeds_sentence(df: pd.DataFrame) -> str:
+    """LaTeX: how many seeds each of our cells averages, the n of the mean +- sd."""
+    n = seed_count(df)
+    if n == 0:
+        return ""
+    fewer = " A subscript $n$ marks a cell with fewer seeds." if (
+        pd.to_numeric(df["n_seeds"], errors="coerce").between(1, n - 1).any()) else ""
+    if n == 1:
+        return "Our cells: one seed each, so no spread (config/seeds3.yaml gives mean $\\pm$ sd over three)." + fewer
+    return f"Our cells: mean $\\pm$ sd over $n={n}$ seeds.{fewer}"
 
 
 def _quality(r: Any) -> str:
@@ -189,7 +233,8 @@ def _caption(name: str, df: pd.DataFrame) -> str:
         note += "Values from other feature extractors are not on the published scale. "
     text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df)
                          + _selection_note(df))
-    return " ".join(t for t in (text.rstrip(), _latex_escape(_warmup_notes(df)), table_caption(name, df)) if t)
+    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), _latex_escape(_warmup_notes(df)),
+                                table_caption(name, df)) if t)
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:
@@ -219,6 +264,7 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
     lines.append(f"{first} & " + " & ".join(["Ours", "Paper"] * (len(groups) * len(metrics))) + r" \\")
     lines.append(r"\midrule")
     indexed = df.set_index(["row", "dataset", "metric"])
+    common_n = seed_count(df)
     for line in lines_of:
         cells = []
         for group in groups:
@@ -226,7 +272,8 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
             for m in metrics:
                 rec = indexed.loc[(row, ds, m)]
                 digits = METRIC_DIGITS.get(m, 2)
-                cells += [_cell(rec["ours"], rec["ours_std"], digits), _cell(rec["paper"], digits=digits)]
+                n = int(rec["n_seeds"]) if "n_seeds" in rec and 0 < rec["n_seeds"] < common_n else None
+                cells += [_cell(rec["ours"], rec["ours_std"], digits, n), _cell(rec["paper"], digits=digits)]
         lines.append(line_head(line) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
@@ -235,6 +282,6 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
 def write_table(name: str, spec: Mapping[str, Any], results: str | Path, csv_path: str | Path,
                 tex_path: str | Path) -> pd.DataFrame:
     df = collect(name, spec, results)
-    write_text(csv_path, df.to_csv(index=False, float_format="%.4f"))
+    write_text(csv_path, tidy(df).to_csv(index=False, float_format="%.4f"))
     write_text(tex_path, to_latex(name, df))
     return df

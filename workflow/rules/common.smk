@@ -4,11 +4,18 @@ import os
 
 from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
 from rae_bench.deploy import workflow_env_file
-from rae_bench.report.specs import figure_spec, required_metrics, table_spec
+from rae_bench.report.claims import load_claims
+from rae_bench.report.specs import claims_metrics, claims_spec, figure_spec, required_metrics, table_spec
 
 # (the Snakefile has validated the config and expanded its sweeps: each (model, m) is a run {model}_m{m})
 
 RESULTS = "results"
+# The papers' claims (config/claims.yaml) and the table/sweep specs they read: rule claims
+try:
+    _claims = load_claims(os.path.join(workflow.basedir, "config", "claims.yaml"))
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
+CLAIMS_SPEC = {"claims": _claims, **claims_spec(config, _claims)}
 
 
 wildcard_constraints:
@@ -49,10 +56,12 @@ ENV = workflow_env_file(workflow.basedir, ".snakemake/rae_bench")
 
 
 def per_sample_args(cfg):
-    """evaluate's k-NN k and FID-infinity points: params, so that changing them reruns the evaluations."""
+    """evaluate's k-NN k, FID-infinity points and FID bootstrap replicates: params, so that changing them
+    reruns the evaluations."""
     feats = cfg.get("features", {})
     points = f" --fid-infinity-points {feats.get('fid_infinity_points', 15)}" if feats.get("fid_infinity") else ""
-    return f"--knn-k {feats.get('knn_k', 5)}{points}"
+    boot = f" --fid-bootstrap {feats['bootstrap']}" if feats.get("bootstrap") else ""
+    return f"--knn-k {feats.get('knn_k', 5)}{points}{boot}"
 
 
 def res(rule_name, key, default):
