@@ -26,8 +26,6 @@ PENDING = {
     ("rae_gp", "samplers"): "the authors' Bayesian GMM: fixed on branch models23",
     ("rae_sn", "samplers"): "the authors' Bayesian GMM: fixed on branch models23",
     ("vae_iop", "params"): "VAE-IOP's critic epochs over fresh batches: fixed on branch models23",
-    ("wae_mmd", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
-    ("wae_gan", "lr_schedule", "mnist"): "WAE's MNIST lr schedule: fixed on branch models23",
     ("flexae", "nets"): "FlexAE's InfoGAN nets: fixed on branch models23",
     ("maskaae", "selection"): "best-checkpoint selection: fixed on branch select23",
     ("flexae", "selection"): "best-checkpoint selection: fixed on branch select23",
