@@ -29,7 +29,6 @@ PENDING = {
     ("flexae", "nets"): "FlexAE's InfoGAN nets: fixed on branch models23",
     ("maskaae", "selection"): "best-checkpoint selection: fixed on branch select23",
     ("flexae", "selection"): "best-checkpoint selection: fixed on branch select23",
-    ("maskaae", "params", "celeba"): "MaskAAE CelebA reconstruction: fixed on branch models23",
 }
 
 
