@@ -165,6 +165,13 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
     return used
 
 
+def _draw(data: torch.Tensor, device: torch.device, channels_last: bool, k: int) -> torch.Tensor:
+    """``k`` training items (all if fewer) without replacement, from the global RNG (checkpointed)."""
+    idx = torch.randperm(len(data))[:k]
+    x = to_float(data[idx]).to(device)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The batch order of one epoch depends on (seed, epoch) only, so a resumed run sees the same batches."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -308,7 +315,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
 
     for tmp in stale_temporaries(ckpt_path):  # a kill during a checkpoint write leaves its temporary file
         tmp.unlink(missing_ok=True)
-    step, elapsed = 0, 0.0
+    step, elapsed, resumed, pretrained = 0, 0.0, False, {}
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         if ckpt["config_hash"] != digest:
@@ -316,6 +323,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             ckpt_path.unlink()
         else:
             step, elapsed = resume_from(ckpt, ckpt_path, model, optimizers, schedulers)
+            resumed, pretrained = True, dict(ckpt.get("pretrain") or {})
             print(f"resuming {out} from step {step}/{total}")
     if step == 0:
         log.path.unlink(missing_ok=True)
@@ -328,9 +336,14 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
                     "model": model.state_dict(),
                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                     "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-                    "rng": _rng_state()}, ckpt_path)
+                    "rng": _rng_state(), "pretrain": pretrained}, ckpt_path)
 
     model.train()
+    if not resumed:  # a model's pre-training (WAE's encoder) runs once, on a fresh run, and is checkpointed
+        with precision:
+            pretrained = model.pretrain(functools.partial(_draw, data, dev, channels_last), cfg.get("optim", {}))
+        if pretrained:
+            save_checkpoint()  # step 0 with the pre-trained weights: a resumed run starts after it
     bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
                mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
     start = time.perf_counter() - elapsed
@@ -380,7 +393,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
 
     result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
               "images_per_second": round(step * batch / max(elapsed, 1e-9), 1),
-              "bn_recalibration_batches": bn_batches}
+              "bn_recalibration_batches": bn_batches, **pretrained}
     torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest, "data_shape": list(data.shape[1:]),
                 "state": model.state_dict(), "result": result}, out / "model.pt")
     with atomic_path(out / "train_log.csv") as tmp:  # a kill here must not leave half a log

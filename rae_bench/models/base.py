@@ -104,6 +104,15 @@ class GenerativeAE(nn.Module):
     def optimizers(self, optim_cfg: Mapping[str, Any]) -> Optimizers:
         return {"model": adam(self.parameters(), optim_cfg)}
 
+    def pretrain(self, draw: Callable[[int], torch.Tensor], optim_cfg: Mapping[str, Any]) -> dict[str, float]:
+        """Updates before the first training step; a summary of them, ``{}`` when the model has none.
+
+        The trainer calls it once, on a fresh run only, and checkpoints the result before step 1, so a
+        resumed run never repeats it. ``draw(n)`` returns ``n`` training items (fewer if the split is
+        smaller), drawn without replacement from the global RNG, on the model's device and layout.
+        """
+        return {}
+
     def train_step(self, x: torch.Tensor, optimizers: Optimizers) -> dict[str, float]:
         """One update on batch ``x``; returns every loss term as a float."""
         terms = self.loss(x)
