@@ -134,9 +134,12 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
     weights, so in eval mode a model can behave quite unlike its last training steps (InjFlow's decoder:
     batch variance 0.7x its running variance). Here the statistics are reset and re-estimated as a
     cumulative average (``momentum=None``) over up to ``max_batches`` training batches, each pushed
-    through ``model.reconstruct`` in training mode (encoder on data, decoder on the codes it decodes at
-    evaluation). The batches are the first of a fixed order, so the result is deterministic; no parameter
-    changes and the global RNG is left as it was.
+    through the encoder and the decoder in training mode. The decoder gets ``model.training_codes``, the
+    codes training fed it: for VAEs a draw z ~ q(z|x), whose spread the posterior means lack (decoding
+    the means left the decoder's BN variances too small, issue 23 item 7); for deterministic encoders
+    the codes themselves. The batches are the first of a fixed order and the draws come from a generator
+    seeded by the data size, so the result is deterministic; no parameter changes and the global RNG
+    is left as it was.
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
              and m.track_running_stats]
@@ -148,6 +151,7 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
         m.momentum = None
     n = len(data)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
+    draws = torch.Generator().manual_seed(n + 1)
     used = 0
     with torch.random.fork_rng(devices=[]):
         model.train()
@@ -158,7 +162,7 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
             x = to_float(data[idx]).to(device)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            model.reconstruct(x)
+            model.decode(model.training_codes(x, draws))
             used += 1
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum

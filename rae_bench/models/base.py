@@ -91,6 +91,15 @@ class GenerativeAE(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def training_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes of ``x`` as the decoder sees them in training: a draw ``mu + std * eps`` where q(z|x) is a
+        Gaussian (``encode_with_std`` gives its std), else ``encode(x)``. BatchNorm re-estimation decodes
+        these, so the decoder's statistics are those of training's sampled codes, not of the means."""
+        mu, std = self.encode_with_std(x)
+        if std is None:
+            return mu
+        return mu + std * torch.randn(mu.shape, generator=generator).to(mu.device, mu.dtype)
+
     def unfinished_warmup(self) -> str | None:
         """The warm-up or schedule this trained model has not completed, as a short phrase; None when none.
         Evaluation records it in metrics.json and table captions print it: a row trained too briefly says so."""
