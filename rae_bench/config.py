@@ -261,14 +261,24 @@ def run_entry(cfg: Mapping[str, Any], run: str) -> dict[str, Any]:
     return dict(models[run])
 
 
+def merge_training(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``deep_merge`` of training blocks, except that an lr_schedule of another type replaces the inherited
+    one whole: a piecewise schedule must not carry the step schedule's step_epochs and gamma along."""
+    out = deep_merge(base, override)
+    new = (override or {}).get("lr_schedule")
+    if isinstance(new, Mapping) and new.get("type", "none") != (base.get("lr_schedule") or {}).get("type", "none"):
+        out["lr_schedule"] = copy.deepcopy(dict(new))
+    return out
+
+
 def resolve_run(cfg: Mapping[str, Any], dataset: str, run: str, seed: int) -> dict[str, Any]:
     """Everything that determines the weights of one training run, as plain JSON data."""
     ds = dataset_entry(cfg, dataset)
     entry = run_entry(cfg, run)
     per_ds = entry.get("datasets", {}).get(dataset, {})
-    training = deep_merge(cfg.get("training", {}), ds.get("training"))
-    training = deep_merge(training, entry.get("training"))
-    training = deep_merge(training, per_ds.get("training"))
+    training = merge_training(cfg.get("training", {}), ds.get("training"))
+    training = merge_training(training, entry.get("training"))
+    training = merge_training(training, per_ds.get("training"))
     # spelled-out defaults do not change a run's identity (its hash, Snakemake's params); a non-default
     # precision or layout does: bf16 gives other numbers, NCHW other float rounding
     for key, default in TRAINING_DEFAULTS.items():

@@ -37,6 +37,7 @@ from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, o
 from .lock import run_folder_lock
 from .models import GenerativeAE, build_model
 from .snapshots import SNAPSHOT_DIR, snapshot_path, snapshot_steps
+from .validate import check_lr_schedule
 from .watch import TensorBoardLog, clear as clear_events, require_tensorboard
 
 MODEL_FORMAT = "rae_bench.model/1"
@@ -69,18 +70,31 @@ def training_data(run: Mapping[str, Any], source: DataSource) -> torch.Tensor:
     return data
 
 
+def piecewise_factor(milestones: Sequence[int], factors: Sequence[float]) -> Callable[[int], float]:
+    """lr multiplier after ``epoch`` epochs: the product of the factors whose milestone has been reached.
+
+    Epochs count from 0, as the authors' loops do: WAE's MNIST schedule (tolstikhin/wae wae.py L542-546,
+    ``if epoch == 30: decay /= 2``, ``if epoch == 50: decay /= 5``) is milestones [30, 50], factors
+    [0.5, 0.2]: epochs 0-29 at lr, 30-49 at lr / 2, 50 on at lr / 10.
+    """
+    pairs = list(zip(milestones, factors))
+    return lambda epoch: math.prod(f for m, f in pairs if epoch >= m)
+
+
 def make_schedulers(optimizers: Mapping[str, torch.optim.Optimizer], spec: Mapping[str, Any]) -> dict[str, Any]:
+    check_lr_schedule(spec)
     kind = spec.get("type", "none")
     if kind == "none":
         return {}
     if kind == "step":
         return {k: torch.optim.lr_scheduler.StepLR(o, step_size=int(spec["step_epochs"]), gamma=float(spec["gamma"]))
                 for k, o in optimizers.items()}
+    if kind == "piecewise":
+        factor = piecewise_factor([int(m) for m in spec["milestones"]], [float(f) for f in spec["factors"]])
+        return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
     if kind == "exponential":
         return {k: torch.optim.lr_scheduler.ExponentialLR(o, gamma=float(spec["gamma"])) for k, o in optimizers.items()}
-    if kind == "cosine":
-        return {k: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=int(spec["epochs"])) for k, o in optimizers.items()}
-    raise ConfigError(f"unknown lr_schedule type '{kind}'; valid: none, step, exponential, cosine")
+    return {k: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=int(spec["epochs"])) for k, o in optimizers.items()}
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -124,9 +138,12 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
     weights, so in eval mode a model can behave quite unlike its last training steps (InjFlow's decoder:
     batch variance 0.7x its running variance). Here the statistics are reset and re-estimated as a
     cumulative average (``momentum=None``) over up to ``max_batches`` training batches, each pushed
-    through ``model.reconstruct`` in training mode (encoder on data, decoder on the codes it decodes at
-    evaluation). The batches are the first of a fixed order, so the result is deterministic; no parameter
-    changes and the global RNG is left as it was.
+    through the encoder and the decoder in training mode. The decoder gets ``model.training_codes``, the
+    codes training fed it: for VAEs a draw z ~ q(z|x), whose spread the posterior means lack (decoding
+    the means left the decoder's BN variances too small, issue 23 item 7); for deterministic encoders
+    the codes themselves. The batches are the first of a fixed order and the draws come from a generator
+    seeded by the data size, so the result is deterministic; no parameter changes and the global RNG
+    is left as it was.
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
              and m.track_running_stats]
@@ -138,6 +155,7 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
         m.momentum = None
     n = len(data)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
+    draws = torch.Generator().manual_seed(n + 1)
     used = 0
     with torch.random.fork_rng(devices=[]):
         model.train()
@@ -148,11 +166,18 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
             x = to_float(data[idx]).to(device)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            model.reconstruct(x)
+            model.decode(model.training_codes(x, draws))
             used += 1
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return used
+
+
+def _draw(data: torch.Tensor, device: torch.device, channels_last: bool, k: int) -> torch.Tensor:
+    """``k`` training items (all if fewer) without replacement, from the global RNG (checkpointed)."""
+    idx = torch.randperm(len(data))[:k]
+    x = to_float(data[idx]).to(device)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -331,7 +356,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
 
     for tmp in stale_temporaries(ckpt_path):  # a kill during a checkpoint write leaves its temporary file
         tmp.unlink(missing_ok=True)
-    step, elapsed = 0, 0.0
+    step, elapsed, resumed, pretrained = 0, 0.0, False, {}
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         if ckpt["config_hash"] != digest:
@@ -339,6 +364,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
             ckpt_path.unlink()
         else:
             step, elapsed = resume_from(ckpt, ckpt_path, model, optimizers, schedulers)
+            resumed, pretrained = True, dict(ckpt.get("pretrain") or {})
             print(f"resuming {out} from step {step}/{total}")
     if step == 0:
         log.path.unlink(missing_ok=True)
@@ -366,10 +392,15 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
                     "model": model.state_dict(),
                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                     "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-                    "rng": _rng_state()}, ckpt_path)
+                    "rng": _rng_state(), "pretrain": pretrained}, ckpt_path)
 
     passes = TrainingPasses(data, batch, steps_per_epoch, dev, channels_last)
     model.train()
+    if not resumed:  # a model's pre-training (WAE's encoder) runs once, on a fresh run, and is checkpointed
+        with precision:
+            pretrained = model.pretrain(functools.partial(_draw, data, dev, channels_last), cfg.get("optim", {}))
+        if pretrained:
+            save_checkpoint()  # step 0 with the pre-trained weights: a resumed run starts after it
     bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
                mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
     start = time.perf_counter() - elapsed
@@ -423,7 +454,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
 
     result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
               "images_per_second": round(step * batch / max(elapsed, 1e-9), 1),
-              "bn_recalibration_batches": bn_batches}
+              "bn_recalibration_batches": bn_batches, **pretrained}
     torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest, "data_shape": list(data.shape[1:]),
                 "state": model.state_dict(), "result": result}, out / "model.pt")
     with atomic_path(out / "train_log.csv") as tmp:  # a kill here must not leave half a log

@@ -76,6 +76,32 @@ def check_param_types(owner: str, params: Mapping[str, Any], defaults: Mapping[s
 # --------------------------------------------------------------------------- run configs
 
 
+LR_SCHEDULES = ("none", "step", "piecewise", "exponential", "cosine")
+
+
+def check_lr_schedule(spec: Mapping[str, Any], where: str = "training.lr_schedule") -> None:
+    """What the schema cannot say about a schedule: a known type, and piecewise's milestones strictly
+    increasing epochs >= 1 with one factor > 0 each."""
+    kind = spec.get("type", "none")
+    if kind not in LR_SCHEDULES:
+        raise ConfigError(f"unknown lr_schedule type {short(kind)} in {where}; valid: {', '.join(LR_SCHEDULES)}")
+    if kind != "piecewise":
+        return
+    milestones, factors = spec.get("milestones"), spec.get("factors")
+    if not isinstance(milestones, (list, tuple)) or not isinstance(factors, (list, tuple)):
+        raise ConfigError(f"{where} of type piecewise needs lists 'milestones' (epochs) and 'factors'; "
+                          f"e.g. {{type: piecewise, milestones: [30, 50], factors: [0.5, 0.2]}}")
+    if len(milestones) != len(factors):
+        raise ConfigError(f"{where} has {len(milestones)} milestones but {len(factors)} factors; give one "
+                          f"factor per milestone")
+    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in milestones) \
+            or any(b <= a for a, b in zip(milestones, milestones[1:])):
+        raise ConfigError(f"{where} milestones {short(milestones)} must be strictly increasing epochs >= 1")
+    if not all(isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+               for f in factors):
+        raise ConfigError(f"{where} factors {short(factors)} must be finite numbers > 0")
+
+
 @functools.lru_cache(maxsize=1)
 def run_schema() -> dict[str, Any]:
     """JSON schema of a resolved run config (config.resolve_run), from the workflow schema's pieces."""
@@ -122,6 +148,10 @@ def check_run(run: Any, origin: str, fix: str) -> tuple[int, ...]:
     problem = schema_problem(run_schema(), run)
     if problem:
         raise ConfigError(f"{origin}: {problem}; {fix}")
+    try:
+        check_lr_schedule(run["training"].get("lr_schedule", {}))
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
     try:
         shape = tuple(data_shape(run["source"], run.get("options")))
     except RaeBenchError as exc:

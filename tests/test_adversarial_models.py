@@ -115,6 +115,36 @@ def test_wae_gan_penalty_pulls_codes_towards_the_prior():
     assert start > 5 and end < 0.5 * start, (start, end)
 
 
+def test_wae_gan_updates_the_autoencoder_first_and_the_critic_on_its_new_codes():
+    """tolstikhin/wae wae.py L590-595 (AE step), then L603-611 (discriminator, the batch encoded again)."""
+    model = seeded("wae_gan", (12,), latent=3).train()
+    opts = model.optimizers({"lr": 1e-2})
+    steps: list[str] = []
+    for name, opt in opts.items():
+        opt.register_step_pre_hook(lambda *_, name=name: steps.append(name))
+    seen: list[torch.Tensor] = []  # inputs of the critic while it trains (the AE step sees it in eval mode)
+    model.critic.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()) if m.training else None)
+    x = torch.randn(16, 12, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        before = model.encoder(x)
+    model.train_step(x, opts)
+    assert steps == ["model", "critic"]
+    with torch.no_grad():
+        after = model.encoder(x)
+    assert not torch.allclose(before, after)
+    assert torch.equal(seen[-1], after)  # the critic's negatives: the updated encoder's codes
+
+    other = seeded("wae_gan", (12,), latent=3, params={"update_order": "critic_first"}).train()
+    opts = other.optimizers({"lr": 1e-2})
+    steps.clear()
+    for name, opt in opts.items():
+        opt.register_step_pre_hook(lambda *_, name=name: steps.append(name))
+    other.train_step(x, opts)
+    assert steps == ["critic", "model"]  # the paper's Algorithm 1
+    with pytest.raises(ConfigError, match="update_order 'sideways' unknown; valid: ae_first, critic_first"):
+        seeded("wae_gan", params={"update_order": "sideways"})
+
+
 # -- VAE-IOP ---------------------------------------------------------------------------------------
 
 def train_ratio(model, mu: torch.Tensor, steps: int = 150) -> None:

@@ -30,11 +30,13 @@ def test_run_resolution_layers_overrides():
     cfg = load_config([DEFAULT, PAPER])
     run = resolve_run(cfg, "celeba", "wae_mmd", 0)
     # per-dataset params and training override the run's, which override the dataset's and the defaults
-    assert run["params"] == {"lambda": 100.0, "cost_scale": 0.05, "pixel_range": "symmetric"}
+    assert run["params"] == {"lambda": 100.0, "cost_scale": 0.05, "pixel_range": "symmetric", "pretrain_steps": 200,
+                             "pretrain_batch": 256}
     assert run["training"]["optim"] == {"lr": 1e-3, "betas": [0.5, 0.999]} and run["training"]["epochs"] == 50
     assert run["latent_dim"] == 64 and run["arch"] == "paper"
     mnist = resolve_run(cfg, "mnist", "wae_mmd", 0)
-    assert mnist["params"] == {"lambda": 10.0, "cost_scale": 0.05, "pixel_range": "unit"}
+    assert mnist["params"] == {"lambda": 10.0, "cost_scale": 0.05, "pixel_range": "unit", "pretrain_steps": 200,
+                               "pretrain_batch": 1000}
     assert mnist["training"]["epochs"] == 100
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rae_bench.data import DataSource
+from rae_bench.models import build_model
 from rae_bench.train import load_model, train
 
 
@@ -244,3 +245,47 @@ def test_epoch_end_hook_resumes_exactly_once(tmp_path, source, monkeypatch, ever
     full, again = state(tmp_path / "full" / "model.pt"), state(tmp_path / "cut" / "model.pt")
     assert all(torch.equal(full[k], again[k]) for k in full)
     assert (tmp_path / "full" / "train_log.csv").read_text() == (tmp_path / "cut" / "train_log.csv").read_text()
+
+
+def _bn_input_variance(model, data: torch.Tensor, batch: int, sampled: bool) -> torch.Tensor:
+    """Per-channel variance at the decoder's first BatchNorm, averaged over the batches of
+    recalibrate_batchnorm's order, in training mode, for decoded posterior draws or posterior means."""
+    import copy
+
+    probe = copy.deepcopy(model).train()
+    bn = next(m for m in probe.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    bn.register_forward_pre_hook(lambda m, args: seen.append(args[0].transpose(0, 1).flatten(1).var(1)))
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(len(data)))
+    g = torch.Generator().manual_seed(99)  # other draws than the re-estimation's
+    with torch.no_grad():
+        for start in range(0, len(data), batch):
+            x = data[order[start:start + batch]]
+            mu, std = probe.encode_with_std(x)
+            probe.decode(mu + std * torch.randn(mu.shape, generator=g) if sampled else mu)
+    return torch.stack(seen).mean(0)
+
+
+def test_batchnorm_reestimation_decodes_posterior_draws_for_vaes():
+    """Training fed the decoder z ~ q(z|x): its BN running variance must be that of sampled codes, which
+    is larger than that of the posterior means (the old re-estimation decoded the means)."""
+    from rae_bench.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model("vae", (1, 28, 28), 4, "tiny", {"likelihood": "bernoulli"})
+    data = torch.rand(400, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    assert recalibrate_batchnorm(model, data, 50, torch.device("cpu"), False, max_batches=8) == 8
+    bn = next(m for m in model.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    sampled, means = (_bn_input_variance(model, data, 50, s) for s in (True, False))
+    assert (sampled > 1.5 * means).all(), (sampled, means)  # the posterior spread dominates at init
+    assert torch.allclose(bn.running_var, sampled, rtol=0.1), (bn.running_var, sampled)
+    # a deterministic encoder's decoder still sees the codes themselves
+    ae = build_model("ae", (1, 28, 28), 4, "tiny", {})
+    recalibrate_batchnorm(ae, data, 50, torch.device("cpu"), False, max_batches=8)
+    z = ae.encode(data[:3])
+    assert torch.equal(ae.training_codes(data[:3]), z)
+    # IAF: draws z_T ~ q(z_T|x) (no Gaussian std to add), reproducible from the generator
+    iaf = build_model("vae_iaf", (1, 28, 28), 4, "tiny", {}).eval()
+    with torch.no_grad():
+        a, b = (iaf.training_codes(data[:5], torch.Generator().manual_seed(3)) for _ in range(2))
+        assert torch.equal(a, b) and not torch.allclose(a, iaf.encode(data[:5]))

@@ -92,6 +92,15 @@ class GenerativeAE(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def training_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes of ``x`` as the decoder sees them in training: a draw ``mu + std * eps`` where q(z|x) is a
+        Gaussian (``encode_with_std`` gives its std), else ``encode(x)``. BatchNorm re-estimation decodes
+        these, so the decoder's statistics are those of training's sampled codes, not of the means."""
+        mu, std = self.encode_with_std(x)
+        if std is None:
+            return mu
+        return mu + std * torch.randn(mu.shape, generator=generator).to(mu.device, mu.dtype)
+
     def unfinished_warmup(self) -> str | None:
         """The warm-up or schedule this trained model has not completed, as a short phrase; None when none.
         Evaluation records it in metrics.json and table captions print it: a row trained too briefly says so."""
@@ -104,6 +113,15 @@ class GenerativeAE(nn.Module):
 
     def optimizers(self, optim_cfg: Mapping[str, Any]) -> Optimizers:
         return {"model": adam(self.parameters(), optim_cfg)}
+
+    def pretrain(self, draw: Callable[[int], torch.Tensor], optim_cfg: Mapping[str, Any]) -> dict[str, float]:
+        """Updates before the first training step; a summary of them, ``{}`` when the model has none.
+
+        The trainer calls it once, on a fresh run only, and checkpoints the result before step 1, so a
+        resumed run never repeats it. ``draw(n)`` returns ``n`` training items (fewer if the split is
+        smaller), drawn without replacement from the global RNG, on the model's device and layout.
+        """
+        return {}
 
     def train_step(self, x: torch.Tensor, optimizers: Optimizers) -> dict[str, float]:
         """One update on batch ``x``; returns every loss term as a float."""

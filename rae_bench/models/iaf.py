@@ -152,6 +152,11 @@ class VAEIAF(VAE):
         """No spread: q(z_T|x) is not Gaussian around ``encode(x)``, so ex-post samplers see the codes alone."""
         return self.encode(x), None
 
+    def training_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw z_T ~ q(z_T|x), what the decoder is trained on (``encode_with_std`` has no Gaussian spread)."""
+        eps = torch.randn(len(x), self.latent_dim, generator=generator).to(x.device)
+        return self.posterior_sample(x, eps)[0]
+
     def posterior_sample(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z_T ~ q(z_T|x) (reparameterised) and log q(z_T|x) per example, exact."""
         mu, logvar, h = self.posterior_and_context(x)

@@ -4,16 +4,20 @@ Tolstikhin, Bousquet, Gelly, Schoelkopf, "Wasserstein auto-encoders", ICLR
 2018, Algorithm 1 (GAN-based). A deterministic encoder Q(z|x), a decoder G,
 the squared-error cost and a latent discriminator D_gamma: R^m -> (0, 1) that
 tells prior samples z ~ P_Z = N(0, I) (label 1) from codes z~ = E(x)
-(label 0). Per batch:
+(label 0). Per batch, in the authors' code's order (``update_order: ae_first``,
+tolstikhin/wae wae.py L590-595 then L603-611):
 
-1. the discriminator ascends ``log D(z) + log(1 - D(z~))`` (the logistic
-   loss); Algorithm 1 multiplies this objective by ``lambda``, which only
-   rescales the critic's gradient and is a no-op under Adam, so it is left out;
-2. encoder and decoder descend ``c(x, G(z~)) - lambda * log D(z~)``, with the
-   discriminator held fixed (the non-saturating form, as in the authors' code).
+1. encoder and decoder descend ``c(x, G(z~)) - lambda * log D(z~)``, with the
+   discriminator held fixed (the non-saturating form, as in the authors' code);
+2. the discriminator ascends ``log D(z) + log(1 - D(z~))`` (the logistic
+   loss) on the codes of the *updated* encoder (their second ``sess.run``
+   encodes the batch again); Algorithm 1 multiplies this objective by
+   ``lambda``, which only rescales the critic's gradient and is a no-op under
+   Adam, so it is left out.
 
-Both steps use the same codes z~ of the batch (encoded once, as in Algorithm
-1). The discriminator is an MLP on z with ``critic_depth`` hidden layers of
+``update_order: critic_first`` is the paper's Algorithm 1 instead: the
+discriminator step first, then the auto-encoder step, both on the codes z~ of
+one encoder pass. The discriminator is an MLP on z with ``critic_depth`` hidden layers of
 ``critic_width`` ReLU units; the paper uses 4 x 512 on MNIST and CelebA (the
 defaults here are small, for CPU runs). ``critic_lr`` is its own Adam learning
 rate (5e-4 on MNIST in the authors' code, ``tolstikhin/wae`` ``configs.py``,
@@ -41,6 +45,7 @@ from ..errors import ConfigError
 from .base import GenerativeAE, Optimizers, adam, register
 from .wae import WAECost
 
+UPDATE_ORDERS = ("ae_first", "critic_first")  # the authors' code (wae.py L590-611); the paper's Algorithm 1
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
 
@@ -138,12 +143,15 @@ class CriticMixin:
 class WAEGAN(CriticMixin, WAECost):
     monitor = "rec"
     defaults = {"lambda": 1.0, "critic_lr": 5e-4, "critic_width": 64, "critic_depth": 2,
-                "critic_steps": 1, "prior_logit_trick": False, **WAECost.cost_defaults}
+                "critic_steps": 1, "prior_logit_trick": False, "update_order": "ae_first", **WAECost.cost_defaults}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.critic = LatentCritic(self.latent_dim, self.params["critic_width"], self.params["critic_depth"], "relu")
         self.critic_steps = self._check_critic_steps()
+        if self.params["update_order"] not in UPDATE_ORDERS:
+            raise ConfigError(f"model '{self.name}' update_order '{self.params['update_order']}' unknown; "
+                              f"valid: {', '.join(UPDATE_ORDERS)}")
 
     def discriminator_logits(self, z: torch.Tensor) -> torch.Tensor:
         """logit D(z): large for codes that look like prior samples."""
@@ -158,16 +166,23 @@ class WAEGAN(CriticMixin, WAECost):
         return critic_update(self.discriminator_logits, optimizer, torch.randn_like(codes), codes)
 
     def train_step(self, x: torch.Tensor, optimizers: Optimizers) -> dict[str, float]:
+        critic_first = self.params["update_order"] == "critic_first"
         z = self.encoder(x)
         critic_loss, critic_acc = float("nan"), float("nan")
-        for _ in range(self.critic_steps):
-            critic_loss, critic_acc = self.update_critic(z, optimizers["critic"])
+        if critic_first:
+            for _ in range(self.critic_steps):
+                critic_loss, critic_acc = self.update_critic(z, optimizers["critic"])
         with frozen(self.critic):
             terms = self.loss_terms(x, z)
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
+        if not critic_first and self.critic_steps:
+            with torch.no_grad():  # the updated encoder's codes, as the authors' second sess.run
+                z = self.encoder(x)
+            for _ in range(self.critic_steps):
+                critic_loss, critic_acc = self.update_critic(z, optimizers["critic"])
         out = {k: float(v.detach()) for k, v in terms.items()}
         if self.critic_steps:
             out.update(critic_loss=critic_loss, critic_acc=critic_acc)
