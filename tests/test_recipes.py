@@ -21,7 +21,7 @@ FIELDS = ("steps", "epochs", "batch_size", "lr", "betas", "lr_schedule", "latent
           "samplers", "selection")
 SOURCE = re.compile(r"\bL\d+|Sec\. \d|Table \d|README|\.py|^ours: |issue \d+|Ghosh|Dai & Wipf|Higgins|paper")
 
-# fixes that live on the other helpers' branches of issue 23: the card holds the authors' value, our branch not yet
+# card fields whose fix has not landed yet (strict xfails: a fix that lands turns them into failures to remove)
 PENDING: dict[tuple[str, ...], str] = {}  # all of issue 23's fixes have landed
 
 
