@@ -14,9 +14,13 @@
     rae-bench models
     rae-bench plan --configfile config/paper.yaml [table3 ...]
 
-Settings come from ``--config`` files (default ``config/config.yaml``); the
-workflow passes the few resolved values a job needs as JSON instead
-(``--run-config``, ``--spec``) so that a job reruns only when they change.
+Settings come from ``--config`` files (default ``config/config.yaml``). The
+workflow instead puts on each job's command line, as Snakemake params, what
+defines its outputs (``--run-config``, ``--spec``, ``--extractor``,
+``--precision``, ...), so that a job reruns exactly when they change, and as
+``--settings`` JSON what only says where and how fast it runs (data root,
+device, checkpoint interval, extractor batch size). Every JSON argument is
+checked once, before any work (``cli_checks.check_json_args``).
 A :class:`RaeBenchError`, or a write the file system refuses (full disk,
 read-only folder), prints one line and exits with status 2.
 """
@@ -29,20 +33,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cli_checks import OneLineParser, check_args
+from .cli_checks import OneLineParser, check_args, check_json_args, checked_json
 from .errors import WRITE_ERRNOS, ConfigError, RaeBenchError, output_error
 from .native import keep_freed_memory, limit_native_threads
-
-def _json_arg(text: str, kind: str | None = None) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]!r}; "
-                          f"pass a JSON object, quoted for the shell") from None
-    from .cli_checks import checked_json
-
-    return checked_json(value, kind)  # an object, of the shape ``kind`` (a --spec, --dataset-spec) needs
-
 
 def _count(text: str) -> int:
     """An argparse type for a count: an integer, also written as 1e6 or 1_000_000."""
@@ -58,7 +51,8 @@ def _count(text: str) -> int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", default=None, metavar="FILE",
                    help="workflow config file(s), merged in order (default: config/config.yaml)")
-    p.add_argument("--settings", help="JSON with the config's data/device/feature settings (what the workflow passes)")
+    p.add_argument("--settings", help="JSON with the config's data, device and checkpoint settings and the extractor's "
+                                      "weights/batch_size/backend (what the workflow passes; instead of --config)")
     p.add_argument("--data-root", help="data root (else RAE_BENCH_DATA, else data_root in config)")
     p.add_argument("--cache-dir", help="writable folder for extracted/preprocessed data (else cache_dir in config)")
     p.add_argument("--download", action="store_true", default=None, help="allow downloads when online")
@@ -69,14 +63,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
-    """Settings: ``--settings`` JSON or ``$RAE_BENCH_SETTINGS``, else ``--config`` files, else config/config.yaml."""
+    """Settings: ``--settings`` JSON (what the workflow passes; checked up front), else ``--config`` files,
+    else config/config.yaml."""
     from .config import DEFAULT_CONFIG, load_config
 
-    settings = getattr(args, "settings", None) or os.environ.get("RAE_BENCH_SETTINGS")
-    if settings:  # the workflow's settings (Snakemake sets RAE_BENCH_SETTINGS for every job)
-        from .cli_checks import checked_settings
-
-        return checked_settings(_json_arg(settings), "--settings" if getattr(args, "settings", None) else "$RAE_BENCH_SETTINGS")
+    if getattr(args, "settings", None) is not None:
+        return args.settings
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
     return load_config(files) if files else {}
 
@@ -112,15 +104,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg = _config(args, required=args.run_config is None)
     if args.run_config is not None:
-        run = _json_arg(args.run_config)
+        run = args.run_config  # checked up front (check_json_args)
     else:
         if not args.dataset or not args.model:
             raise ConfigError("train needs --dataset and --model (or --run-config JSON)")
-        run = resolve_run(cfg, args.dataset, args.model, args.seed)
-    from .validate import check_run
-
-    check_run(run, "--run-config" if args.run_config is not None else f"run {args.model} on {args.dataset}",
-              "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
+        run = checked_json(resolve_run(cfg, args.dataset, args.model, args.seed), "run-config",
+                           f"run {args.model} on {args.dataset}")
     every = args.checkpoint_every or int(cfg.get("checkpoint_every", 500))
     tensorboard = bool(cfg.get("tensorboard", False)) if args.tensorboard is None else args.tensorboard
     result = train(run, args.out, _source(args, cfg), device=_device(args, cfg), threads=args.threads,
@@ -152,10 +141,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    if args.spec:
-        spec = _json_arg(args.spec)
-    else:
-        spec = classifier_spec(cfg, args.dataset)
+    spec = args.spec if args.spec is not None else classifier_spec(cfg, args.dataset)
     src = _source(args, cfg)
     n_train = spec.get("n_train")  # first N training images, as the generative runs use
     images = load(spec["source"], "train", src, spec.get("options"))[:n_train]
@@ -172,13 +158,19 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     print(json.dumps(quality))
 
 
+def _precision(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
+    """Inception's precision: --precision (what the workflow passes, a param: it changes the numbers), else
+    ``features.precision`` of --config, else fp32."""
+    return str(args.precision or cfg.get("features", {}).get("precision", "fp32"))
+
+
 def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
     from .metrics import build_extractor
 
     feats = cfg.get("features", {})
     return build_extractor(name, classifier_path=args.classifier, inception_weights=feats.get("inception_weights"),
                            download=bool(cfg.get("download", False)), device=_device(args, cfg),
-                           batch_size=int(feats.get("batch_size", 100)), precision=str(feats.get("precision", "fp32")),
+                           batch_size=int(feats.get("batch_size", 100)), precision=_precision(args, cfg),
                            backend=str(feats.get("backend", "auto")))
 
 
@@ -189,17 +181,18 @@ def cmd_reference_stats(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _setup(args, cfg)
-    ds = _json_arg(args.dataset_spec, "dataset-spec") if args.dataset_spec else {"dataset": args.dataset, **dataset_entry(cfg, args.dataset)}
+    ds = args.dataset_spec if args.dataset_spec is not None else {"dataset": args.dataset, **dataset_entry(cfg, args.dataset)}
     extractor = _extractor(args.extractor, args, cfg)
     test = test_subset(ds, _source(args, cfg), args.n)
     reference_stats(Path(args.out), lambda: extract_features(extractor, test))
 
 
-def _sampler_params(text: str | None, cfg: dict[str, Any], sampler: str, model_path: str | None = None) -> dict[str, Any]:
+def _sampler_params(given: dict[str, Any] | None, cfg: dict[str, Any], sampler: str,
+                    model_path: str | None = None) -> dict[str, Any]:
     """Sampler parameters: the JSON object given on the command line, else the config's ``samplers.<name>``
     on the dataset of the run beside ``model_path`` (its config.json), with that run's own overrides."""
-    if text:
-        return _json_arg(text)
+    if given is not None:
+        return given
     from .config import resolve_sampler
 
     record = Path(model_path).parent / "config.json" if model_path else None
@@ -273,8 +266,7 @@ def _score_extractor(args: argparse.Namespace, cfg: dict[str, Any]):
                            inception_weights=args.inception_weights or feats.get("inception_weights"),
                            download=bool(cfg.get("download", False)), device=_device(args, cfg),
                            batch_size=args.batch_size or int(feats.get("batch_size", 100)),
-                           precision=str(feats.get("precision", "fp32")),
-                           backend=str(feats.get("backend", "auto")))
+                           precision=_precision(args, cfg), backend=str(feats.get("backend", "auto")))
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -310,7 +302,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     from .report.tables import tidy, write_table
     from .atomic import write_text
 
-    spec = _json_arg(args.spec, "report-spec") if args.spec else table_spec(_config(args, required=True), args.name)
+    spec = args.spec if args.spec is not None else table_spec(_config(args, required=True), args.name)
     if spec.get("kind") == "sweep":
         df = collect_sweep(spec, args.results)
         df = df[df.metric.isin(["active_dims", "nac"])]
@@ -334,12 +326,10 @@ def cmd_claims(args: argparse.Namespace) -> None:
     from .report.claims import load_claims, summary, write_claims
     from .report.specs import claims_spec
 
-    from .report.claims import check_claims
-
-    spec = _json_arg(args.spec, "claims-spec") if args.spec else None
+    spec = args.spec  # checked up front, with the claims inside it (check_json_args)
     # the workflow passes the claims inside --spec (editing the file reruns the rule); by hand: --claims
-    claims = check_claims(spec, "--spec") if spec and "claims" in spec else load_claims(args.claims)
-    spec = spec or claims_spec(_config(args, required=True), claims)
+    claims = spec["claims"] if spec is not None and "claims" in spec else load_claims(args.claims)
+    spec = spec if spec is not None else claims_spec(_config(args, required=True), claims)
     frame = write_claims(claims, spec, args.results, args.csv, args.tex, args.html)
     print(f"wrote {args.csv} and {args.tex}" + (f" and {args.html}" if args.html else ""))
     print(summary(frame))
@@ -365,7 +355,7 @@ def cmd_figure(args: argparse.Namespace) -> None:
     from .report.specs import figure_spec
     from .report.sweeps import collect_sweep, figure2, figure5
 
-    spec = _json_arg(args.spec, "report-spec") if args.spec else figure_spec(_config(args, required=True), args.name)
+    spec = args.spec if args.spec is not None else figure_spec(_config(args, required=True), args.name)
     df = collect_sweep(spec, args.results)
     if "mask_model" in spec:
         figure5(df, spec["models"], spec["mask_model"], args.out)
@@ -411,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extractor", required=True)
     p.add_argument("--classifier", help="classifier.pt for the classifier extractor")
     p.add_argument("--n", type=int, required=True)
+    p.add_argument("--precision", choices=("fp32", "bf16"),  # metrics.inception.PRECISIONS
+                   help="Inception's precision (default: features.precision of the config, else fp32)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_reference_stats)
 
@@ -437,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler fit (with --sampler)")
     p.add_argument("--extractor", required=True)
     p.add_argument("--classifier")
+    p.add_argument("--precision", choices=("fp32", "bf16"),  # metrics.inception.PRECISIONS
+                   help="Inception's precision (default: features.precision of the config, else fp32)")
     p.add_argument("--reference", required=True)
     p.add_argument("--n-samples", type=int, required=True)
     p.add_argument("--knn-k", type=int, help="k of k-NN precision/recall, density/coverage (default: features.knn_k, else 5)")
@@ -462,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results folder for --dataset (default: results)")
     p.add_argument("--inception-weights", help="FID Inception weights file (else config, $RAE_BENCH_INCEPTION_WEIGHTS, hub cache)")
     p.add_argument("--batch-size", type=int, help="extractor batch size (default: features.batch_size of the config)")
+    p.add_argument("--precision", choices=("fp32", "bf16"),  # metrics.inception.PRECISIONS
+                   help="Inception's precision (default: features.precision of the config, else fp32)")
     p.add_argument("--n", type=int, help="at most N images per side; the number a sampler folder draws "
                                          "(default: as many as the other side holds)")
     p.add_argument("--seed", type=int, default=0, help="seed of KID's subsets and PRD's clusterings")
@@ -552,6 +548,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     try:
         check_args(args)  # counts, ranges, names, existing inputs: before any work
+        check_json_args(args)  # then every JSON argument, parsed and checked once, in place
         args.func(args)
     except RaeBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,9 @@ The checks go by argument name, so a new subcommand that reuses a name (``--n``,
 from __future__ import annotations
 
 import argparse
+import functools
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
@@ -116,19 +119,6 @@ def _output(label: str, text: str, folder: bool) -> None:
             break
 
 
-def checked_settings(settings: Any, origin: str = "--settings") -> dict[str, Any]:
-    """The workflow's settings JSON (``--settings``, ``$RAE_BENCH_SETTINGS``): a subset of the config schema."""
-    from .config import config_schema
-
-    if not isinstance(settings, Mapping):
-        raise ConfigError(f"{origin} must be a JSON object of config settings, got {short(settings)}")
-    problem = schema_problem(config_schema(), dict(settings))
-    if problem:
-        raise ConfigError(f"{origin}: {problem}; pass settings as the workflow does (keys of config/config.yaml)")
-    return dict(settings)
-
-
-
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
 _NAMES = {"type": "array", "items": _NAME}
 JSON_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -167,12 +157,70 @@ JSON_SCHEMAS["claims-spec"] = {
 }
 
 
-def checked_json(value: Any, kind: str | None = None) -> dict[str, Any]:
-    """A JSON argument: always an object; with ``kind``, of the shape that kind of argument has."""
+# every JSON argument (argparse dest -> the kind of object it holds); --spec's kind depends on the command
+JSON_ARGS = {"settings": "settings", "run_config": "run-config", "dataset_spec": "dataset-spec", "spec": None,
+             "params": "sampler-params", "sampler_params": "sampler-params"}
+SPEC_KINDS = {"train-classifier": "classifier-spec", "table": "report-spec", "figure": "report-spec",
+              "claims": "claims-spec"}
+# the workflow passed --settings through this variable until issue 24; ignoring it silently would run a job
+# on config/config.yaml's data root and device instead of the user's, so it stops the job with one line
+OLD_SETTINGS_VARIABLE = "RAE_BENCH_SETTINGS"
+
+
+def check_json_args(args: argparse.Namespace) -> None:
+    """Every JSON argument of the command parsed and checked (:func:`checked_json`), in place: the one check
+    a job makes of what the workflow hands it (the whole config was checked when the Snakefile was read)."""
+    command = getattr(args, "command", "")
+    values = vars(args)
+    if "settings" in values and os.environ.get(OLD_SETTINGS_VARIABLE) is not None:
+        raise ConfigError(f"${OLD_SETTINGS_VARIABLE} is no longer read (the workflow passes --settings JSON); "
+                          f"unset it and pass --settings or --config FILE instead")
+    for dest, kind in JSON_ARGS.items():
+        if values.get(dest) is not None:
+            values[dest] = checked_json(values[dest], kind or SPEC_KINDS[command], flag(dest))
+
+
+def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
+    """A JSON argument (or an object already built, such as a run resolved by hand) parsed, an object, and of
+    the shape ``kind`` needs; ``origin`` (the flag) opens the one error line."""
+    value = _parsed(text, origin) if isinstance(text, str) else text
     if not isinstance(value, dict):
-        raise ConfigError(f"a JSON argument must be an object ({{...}}), got {short(value)}; pass a JSON object")
-    if kind is not None:
-        problem = schema_problem(JSON_SCHEMAS[kind], value)
+        raise ConfigError(f"{origin} must be a JSON object ({{...}}), got {short(value)}; pass a JSON object")
+    if kind == "settings":  # a part of the config: the keys of config/config.yaml
+        from .config import config_schema
+
+        problem = schema_problem(config_schema(), value)
         if problem:
-            raise ConfigError(f"--{kind.removeprefix('report-')}: {problem}; pass it as the workflow does")
-    return value
+            raise ConfigError(f"{origin}: {problem}; pass settings as the workflow does (keys of config/config.yaml)")
+    elif kind == "run-config":  # schema, sizes, and the model builds (on the meta device)
+        from .validate import check_run
+
+        check_run(value, origin, "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
+    elif kind in JSON_SCHEMAS or kind == "classifier-spec":
+        problem = schema_problem(_classifier_spec_schema() if kind == "classifier-spec" else JSON_SCHEMAS[kind], value)
+        if problem:
+            raise ConfigError(f"{origin}: {problem}; pass it as the workflow does")
+    if kind == "claims-spec" and "claims" in value:  # the workflow passes the claims inside the spec
+        from .report.claims import check_claims
+
+        value["claims"] = check_claims(value, origin)
+    return value  # sampler-params: the sampler checks its own params when it is built
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier_spec_schema() -> dict[str, Any]:
+    """rae-bench train-classifier --spec (config.classifier_spec): the dataset's source and options, and the
+    keys of features.classifier as the config schema types them."""
+    from .config import config_schema
+
+    training = config_schema()["definitions"]["classifier"]["properties"]
+    return {"type": "object", "required": ["source"],
+            "properties": {"source": {"type": "string"}, "options": {"type": "object"}, **training}}
+
+
+def _parsed(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]!r}; "
+                          f"pass a JSON object, quoted for the shell") from None

@@ -27,27 +27,26 @@ wildcard_constraints:
     extractor="inception|classifier|raw",
 
 
-# Where data lives, which device runs, how often to checkpoint, whether to write TensorBoard events: handed
-# to every command through the environment, not the command line or params, so that moving the data,
-# switching CPU/GPU or changing the checkpoint interval never makes Snakemake rerun a job (its code and
-# params triggers see neither).
-os.environ.update(
-    RAE_BENCH_SETTINGS=json.dumps(
-        {
-            "data_root": config.get("data_root", "data"),
-            "cache_dir": config.get("cache_dir", "results/cache"),
-            "download": config.get("download", False),
-            "verify_checksums": config.get("verify_checksums", True),
-            "device": config.get("device", "auto"),
-            "checkpoint_every": config.get("checkpoint_every", 500),
-            "tensorboard": config.get("tensorboard", False),
-            "features": {
-                k: v
-                for k, v in config.get("features", {}).items()
-                if k in ("inception_weights", "batch_size", "precision", "backend")
-            },
-        }
-    )
+# Where data lives, which device runs, how often to checkpoint, whether to write TensorBoard events, and the
+# extractor's weights file, batch size and fp32 engine (same features to 1e-4): where and how fast a job runs,
+# not what it makes. Every job gets them on its command line as `--settings {resources.host:q}`, a string
+# resource: Snakemake's rerun triggers (params, code, input, ...) never look at resources, so moving the
+# data, switching CPU/GPU or changing the checkpoint interval reruns nothing. Everything that defines a
+# job's outputs is a param of its command line instead (run config, specs, extractor, precision, k, ...).
+HOST_SETTINGS = json.dumps(
+    {
+        "data_root": config.get("data_root", "data"),
+        "cache_dir": config.get("cache_dir", "results/cache"),
+        "download": config.get("download", False),
+        "verify_checksums": config.get("verify_checksums", True),
+        "device": config.get("device", "auto"),
+        "checkpoint_every": config.get("checkpoint_every", 500),
+        "tensorboard": config.get("tensorboard", False),
+        "features": {
+            k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size", "backend")
+        },
+    },
+    sort_keys=True,
 )
 # The conda environment of all jobs (with --software-deployment-method conda): the repository's
 # environment.yml with this checkout's absolute path in place of its "-e ." (Snakemake copies an env file
@@ -98,6 +97,7 @@ def figure_metrics(w):
 
 
 def feature_precision(extractor):
-    """Inception's precision (fp32, or the explicit bf16 option) changes the numbers, so it is a param of the
-    jobs that extract Inception features: switching it reruns their reference statistics and evaluations."""
+    """Inception's precision (fp32, or the explicit bf16 option) changes the numbers, so it is a param (and
+    --precision) of the jobs that extract Inception features: switching it reruns their reference statistics
+    and evaluations, and no other job (the others always get fp32)."""
     return config.get("features", {}).get("precision", "fp32") if extractor == "inception" else "fp32"

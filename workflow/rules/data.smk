@@ -17,10 +17,12 @@ rule feature_classifier:
         mem_mb=res("features", "mem_mb", 4000),
         runtime=res("features", "runtime", 30),
         gpu=res("features", "gpu", 0),
+        host=HOST_SETTINGS,
     params:
         spec=lambda w: json.dumps(classifier_spec(config, w.dataset), sort_keys=True),
     shell:
-        "rae-bench train-classifier --spec {params.spec:q} --threads {threads} --quiet --out {output} 2>&1 | tee {log}"
+        "rae-bench train-classifier --settings {resources.host:q} --spec {params.spec:q} --threads {threads} "
+        "--quiet --out {output} 2>&1 | tee {log}"
 
 
 rule reference_stats:
@@ -40,10 +42,12 @@ rule reference_stats:
         mem_mb=res("features", "mem_mb", 4000),
         runtime=res("features", "runtime", 30),
         gpu=res("features", "gpu", 0),
+        host=HOST_SETTINGS,
     params:
         spec=dataset_spec,
         classifier=lambda w: f"--classifier {classifier_path(w.dataset)}" if w.extractor == "classifier" else "",
         precision=lambda w: feature_precision(w.extractor),
     shell:
-        "rae-bench reference-stats --dataset-spec {params.spec:q} --extractor {wildcards.extractor} "
-        "{params.classifier} --n {wildcards.n} --threads {threads} --out {output} 2>&1 | tee {log}"
+        "rae-bench reference-stats --settings {resources.host:q} --dataset-spec {params.spec:q} "
+        "--extractor {wildcards.extractor} {params.classifier} --precision {params.precision} --n {wildcards.n} "
+        "--threads {threads} --out {output} 2>&1 | tee {log}"

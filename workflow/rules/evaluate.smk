@@ -29,6 +29,7 @@ rule evaluate:
         mem_mb=res("evaluate", "mem_mb", 4000),
         runtime=res("evaluate", "runtime", 30),
         gpu=res("evaluate", "gpu", 0),
+        host=HOST_SETTINGS,
     params:
         sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler, w.model), sort_keys=True),
         extractor=lambda w: extractor_for(config, w.dataset),
@@ -40,9 +41,10 @@ rule evaluate:
         precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
         per_sample=lambda w: per_sample_args(config),
     shell:
-        "rae-bench evaluate --model-path {input.model} --sampler {wildcards.sampler} --sampler-params {params.sampler:q} "
-        "--seed {wildcards.seed} --sampler-path {output.sampler} "
-        "--extractor {params.extractor} {params.classifier} --reference {input.reference} "
+        "rae-bench evaluate --settings {resources.host:q} --model-path {input.model} --sampler {wildcards.sampler} "
+        "--sampler-params {params.sampler:q} --seed {wildcards.seed} --sampler-path {output.sampler} "
+        "--extractor {params.extractor} {params.classifier} --precision {params.precision} "
+        "--reference {input.reference} "
         "--n-samples {params.n} {params.per_sample} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"
 
 
@@ -68,6 +70,7 @@ rule evaluate_best_checkpoint:
         mem_mb=res("evaluate_best_checkpoint", "mem_mb", res("evaluate", "mem_mb", 4000)),
         runtime=res("evaluate_best_checkpoint", "runtime", res("evaluate", "runtime", 30)),
         gpu=res("evaluate_best_checkpoint", "gpu", res("evaluate", "gpu", 0)),
+        host=HOST_SETTINGS,
     params:
         sampler=lambda w: json.dumps(resolve_sampler(config, w.dataset, w.sampler, w.model), sort_keys=True),
         extractor=lambda w: extractor_for(config, w.dataset),
@@ -79,7 +82,8 @@ rule evaluate_best_checkpoint:
         precision=lambda w: feature_precision(extractor_for(config, w.dataset)),
         per_sample=lambda w: per_sample_args(config),
     shell:
-        "rae-bench evaluate --snapshots --model-path {input.model} --sampler {wildcards.sampler} "
-        "--sampler-params {params.sampler:q} --seed {wildcards.seed} "
-        "--extractor {params.extractor} {params.classifier} --reference {input.reference} "
+        "rae-bench evaluate --settings {resources.host:q} --snapshots --model-path {input.model} "
+        "--sampler {wildcards.sampler} --sampler-params {params.sampler:q} --seed {wildcards.seed} "
+        "--extractor {params.extractor} {params.classifier} --precision {params.precision} "
+        "--reference {input.reference} "
         "--n-samples {params.n} {params.per_sample} --threads {threads} --out-dir {params.out} 2>&1 | tee {log}"

@@ -26,8 +26,10 @@ rule train:
         mem_mb=res("train", "mem_mb", 4000),
         runtime=res("train", "runtime", 60),
         gpu=res("train", "gpu", 0),
+        host=HOST_SETTINGS,
     params:
         run=run_config,
         out=lambda w, output: os.path.dirname(output.model),
     shell:
-        "rae-bench train --run-config {params.run:q} --threads {threads} --out {params.out} 2>&1 | tee {log}"
+        "rae-bench train --settings {resources.host:q} --run-config {params.run:q} --threads {threads} "
+        "--out {params.out} 2>&1 | tee {log}"
