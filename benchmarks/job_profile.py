@@ -108,19 +108,19 @@ def one_job(args: argparse.Namespace, tmp: str) -> dict[str, float]:
     run_dir = results / args.dataset / args.model / "seed0"
     settings = {"data_root": args.data_root, "cache_dir": str(results / "cache"), "download": False,
                 "verify_checksums": True, "device": "cpu", "checkpoint_every": 200, "features": {"batch_size": 250}}
-    os.environ["RAE_BENCH_SETTINGS"] = json.dumps(settings)
+    host = ["--settings", json.dumps(settings)]  # as the workflow passes them (resources.host)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # what Snakemake sets for a 1-thread job
     run = json.loads((run_dir / "config.json").read_text())["run"]
     from rae_bench.config import load_config
 
     if args.one == "train":
-        return profile_job(["train", "--run-config", json.dumps(run), "--threads", "1", "--quiet", "--out", f"{tmp}/train"],
+        return profile_job(["train", *host, "--run-config", json.dumps(run), "--threads", "1", "--quiet", "--out", f"{tmp}/train"],
                            ["torch", "numpy", "rae_bench.train"], TRAIN_PHASES)
     cfg = load_config([ROOT / "config" / "config.yaml"], validate=False)
     ref = next((results / args.dataset / "features" / "classifier").glob("reference_test_n*.npz"))
     return profile_job(
-            ["evaluate", "--model-path", str(run_dir / "model.pt"), "--sampler", args.sampler,
+            ["evaluate", *host, "--model-path", str(run_dir / "model.pt"), "--sampler", args.sampler,
              "--sampler-params", json.dumps(cfg["samplers"].get(args.sampler, {})), "--seed", "0",
              "--sampler-path", f"{tmp}/ev/sampler.pt", "--extractor", "classifier",
              "--classifier", str(results / args.dataset / "features" / "classifier" / "classifier.pt"),

@@ -31,8 +31,9 @@ def _backend_cache(tmp_path_factory):
 
 
 def pytest_configure(config):
-    """The user's RAE_BENCH_DATA / RAE_BENCH_SETTINGS would redirect the data roots the tests build for
-    themselves (the env var outranks a config's data_root, by design); real data comes via RAE_BENCH_TEST_DATA.
+    """The user's RAE_BENCH_DATA would redirect the data roots the tests build for themselves (the env var
+    outranks a config's data_root, by design), and a leftover RAE_BENCH_SETTINGS stops every command (it no
+    longer carries settings); real data comes via RAE_BENCH_TEST_DATA.
     Removed before collection, so module-level copies of os.environ (subprocess envs) do not see them either."""
     import os
 

@@ -780,6 +780,12 @@ BOUNDARY_CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = 
     ("cli_settings_bad_value", lambda e: ["train", "--settings", json.dumps({"device": 3}), "--run-config",
                                           json.dumps(fh.RUN), "--out", str(e.own / "run")],
      ("--settings: value at 'device' is invalid", "keys of config/config.yaml")),
+    # the variable that carried --settings until issue 24: set, it stops the job instead of being ignored
+    ("cli_settings_old_env_variable", lambda e: e.env.update(RAE_BENCH_SETTINGS=json.dumps({"device": "cpu"}))
+     or e.train(), ("$RAE_BENCH_SETTINGS is no longer read", "unset it and pass --settings")),
+    ("cli_json_classifier_spec_wrong_type", lambda e: ["train-classifier", *e.settings(), "--spec", json.dumps(
+        {"source": "synthetic", "epochs": "2"}), "--out", str(e.own / "classifier.pt")],
+     ("--spec: value at 'epochs' is invalid", "'2'", "as the workflow does")),
     ("run_config_not_a_run", lambda e: ["train", *e.settings(), "--run-config", '{"dataset": "synth"}', "--out", str(e.own / "r")],
      ("--run-config: value at '(top level)' is invalid", "is a required property", "resolve_run")),
     ("run_config_wrong_type", lambda e: e.train(latent_dim="4"), ("--run-config: value at 'latent_dim' is invalid", "'4'")),

@@ -156,6 +156,98 @@ def test_hyperparameter_change_reruns_exactly_the_affected_runs(workdir):
     assert "results/mnist/rae_l2/seed0/model.pt" not in done.stdout
 
 
+def changed_dry_run(workdir: Path, name: str, change) -> subprocess.CompletedProcess:
+    """`snakemake -n -p` of table 3 on the finished tiny workdir with ``change(cfg)`` applied to its config."""
+    cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    change(cfg)
+    (workdir / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "tables/table3.tex", "-n", "-p", "--configfile", str(workdir / f"{name}.yaml")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def shell_commands(output: str) -> list[str]:
+    """The commands a `snakemake -n -p` run would execute (its params also show in the rerun reasons)."""
+    return [line.removeprefix("Shell command: ") for line in output.splitlines() if line.startswith("Shell command: ")]
+
+
+@pytest.mark.slow
+def test_features_setting_change_reruns_exactly_the_evaluations(workdir):
+    """features.knn_k is a param of every evaluation: all of them rerun (5 rows x 2 datasets, and WAE-MMD's
+    best-checkpoint twins), then the table; no training, no classifier, no reference statistics."""
+    done = changed_dry_run(workdir, "knn3", lambda cfg: cfg["features"].update(knn_k=3))
+    assert job_counts(done.stdout) == {"evaluate": 10, "evaluate_best_checkpoint": 2, "table": 1}
+    commands = shell_commands(done.stdout)
+    assert len(commands) == 13 and sum("--knn-k 3 " in c for c in commands) == 12
+
+
+@pytest.mark.slow
+def test_extractor_and_precision_reach_the_command_line_and_rerun_only_feature_jobs(workdir):
+    """MNIST on bf16 Inception: its reference statistics and its evaluations rerun with --extractor inception
+    --precision bf16 on their command lines (params); synth's (raw features) and every training stay."""
+    def inception_bf16(cfg):
+        cfg["datasets"]["mnist"]["extractor"] = "inception"
+        cfg["features"]["precision"] = "bf16"
+
+    done = changed_dry_run(workdir, "bf16", inception_bf16)
+    assert job_counts(done.stdout) == {"reference_stats": 1, "evaluate": 5, "evaluate_best_checkpoint": 1, "table": 1}
+    commands = [c for c in shell_commands(done.stdout) if not c.startswith("rae-bench table")]
+    assert len(commands) == 7 and all("--extractor inception" in c and "--precision bf16" in c for c in commands)
+    # precision alone, on the classifier features the tiny config uses: no job's outputs change, none reruns
+    done = changed_dry_run(workdir, "bf16_classifier", lambda cfg: cfg["features"].update(precision="bf16"))
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_host_settings_reach_every_job_and_rerun_nothing(workdir):
+    """Where data lives, the device, the checkpoint interval, TensorBoard, the extractor's batch size and
+    engine: --settings JSON on every job's command line (a string resource), never a rerun."""
+    def host(cfg):
+        cfg.update(device="cpu", checkpoint_every=7, tensorboard=True, cache_dir="elsewhere/cache")
+        cfg["features"].update(batch_size=64, backend="torch")
+
+    done = changed_dry_run(workdir, "host", host)
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout[-3000:]
+    forced = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                             "--cores", "2", "tables/table3.tex", "-n", "-p", "--forceall", "--configfile",
+                             str(workdir / "host.yaml")], capture_output=True, text=True, timeout=300)
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    jobs = [c for c in shell_commands(forced.stdout) if not c.startswith("rae-bench table")]
+    settings = [json.loads(m) for c in jobs for m in re.findall(r"--settings '(\{[^']*\})'", c)]
+    assert len(jobs) == 23 and len(settings) == len(jobs)  # 8 trainings, 12 evaluations, 3 feature jobs
+    assert all(s["device"] == "cpu" and s["checkpoint_every"] == 7 and s["features"]["batch_size"] == 64
+               for s in settings)
+
+
+def smk_rules() -> dict[str, str]:
+    """The text of every rule of the workflow, by name (snakefmt's layout: `rule NAME:` at column 0)."""
+    rules = {}
+    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        for block in re.split(r"(?m)^(?=rule \w+:)", path.read_text())[1:]:
+            rules[re.match(r"rule (\w+):", block).group(1)] = block
+    return rules
+
+
+def test_every_param_is_used_on_the_command_line_and_no_setting_travels_by_environment():
+    """A param the shell never uses would only trigger reruns (a dummy); settings set in os.environ at parse
+    time would reach jobs past the params trigger. Neither: what a job's outputs depend on is on its
+    command line."""
+    rules = smk_rules()
+    assert {"train", "evaluate", "reference_stats", "feature_classifier", "table"} <= set(rules)
+    for name, text in rules.items():
+        params = re.search(r"(?ms)^    params:\n(.*?)^    \w+:", text)
+        shell = re.search(r"(?ms)^    shell:\n(.*?)(?:^\S|\Z)", text)
+        if params is None:
+            continue
+        assert shell is not None, name
+        for param in re.findall(r"(?m)^        (\w+)=", params.group(1)):
+            assert "{params." + param in shell.group(1), f"rule {name}: params.{param} is not used in its shell"
+    for path in [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]:
+        assert "os.environ" not in path.read_text() and "putenv" not in path.read_text(), path
+
+
 def test_lint_is_clean():
     done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(REPO), "--lint"],
                           capture_output=True, text=True, timeout=300)
