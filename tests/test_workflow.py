@@ -325,4 +325,5 @@ def test_claims_target_resolves_in_a_dry_run(tmp_path):
     assert "results/mnist/rae_l2/seed0/gmm/metrics.json" in claims_job.split("output:")[0]
     assert "tables/claims.html" in claims_job and "rae-bench claims --spec" in done.stdout
     assert '"id": "rae_beats_vae"' in done.stdout  # the claims travel in the spec (a param)
-    assert done.stdout.count("--fid-bootstrap 20") == counts["evaluate"]  # features.bootstrap reaches evaluate
+    # features.bootstrap reaches every evaluation (the best-checkpoint ones too)
+    assert done.stdout.count("--fid-bootstrap 20") == counts["evaluate"] + counts.get("evaluate_best_checkpoint", 0)
