@@ -2,7 +2,8 @@
 
 The checks go by argument name, so a new subcommand that reuses a name (``--n``, ``--seed``,
 ``--model-path``, ...) is checked without further code. Argparse's own errors (a missing argument, an
-``int`` that is not one) become one line too (:class:`OneLineParser`).
+``int`` that is not one) become one line too (:class:`OneLineParser`). Every JSON argument is parsed and
+checked here once (:func:`check_json_args`), so the commands get objects of the right shape.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, NoReturn
+from typing import Any, NoReturn
 
 from .errors import ConfigError
 from .validate import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
