@@ -9,7 +9,8 @@ batch size. Without a GPU measurement, the CPU figure is divided by ``gpu_speedu
 stated in the output). A model's work between epochs (``on_epoch_end``: VAE-IOP's ``per_epoch`` critic
 epochs, ``critic_epochs`` x batches per epoch, each an encoder forward pass and a critic step) is counted
 apart, as ``between-epoch batches``, and priced at ``hook_factor`` x the AE's step (measured likewise).
-Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced.
+Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced; the snapshots a run keeps for a
+best-checkpoint selection (``training.snapshots``, each evaluated like a final model) are counted.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from .config import resolve_run, sweep_latent_dims, sweep_run_name
 from .errors import ConfigError
+from .snapshots import snapshot_steps
 
 STEP_COSTS = Path(__file__).resolve().parent / "step_costs.json"
 
@@ -44,6 +46,7 @@ class PlannedRun:
     steps: int
     gpu_hours: float
     epoch_end_batches: int = 0  # batches of the model's between-epochs work (on_epoch_end), over the run
+    snapshots: int = 0  # weights kept for a best-checkpoint selection, one evaluation each
 
 
 def train_items(run: Mapping[str, Any]) -> tuple[int, str]:
@@ -137,14 +140,16 @@ def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
             if extra:
                 seconds += extra * step_seconds(costs, run["model"], run["arch"], shape, batch, "hook_factor")
             rows.append(PlannedRun(table, ds, run_name, int(seed), run["model"], run["arch"], shape, n, batch,
-                                   int(run["training"]["epochs"]), steps, seconds / 3600, extra))
+                                   int(run["training"]["epochs"]), steps, seconds / 3600, extra,
+                                   len(snapshot_steps(run["training"].get("snapshots"), steps))))
     return rows
 
 
 def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
     def extra(mine: Iterable[PlannedRun]) -> str:
-        n = sum(r.epoch_end_batches for r in mine)
-        return f" (+{n:,} between-epoch batches)" if n else ""
+        mine = list(mine)
+        n, k = sum(r.epoch_end_batches for r in mine), sum(r.snapshots for r in mine)
+        return (f" (+{n:,} between-epoch batches)" if n else "") + (f", {k} snapshots to evaluate" if k else "")
 
     lines = [f"{'table':<8} {'dataset':<14} {'run':<16} {'seed':>4} {'arch':<7} {'epochs':>6} {'batch':>5} "
              f"{'steps':>9} {'+between':>10} {'GPU-h':>8}"]
