@@ -46,7 +46,7 @@ class PlannedRun:
     steps: int
     gpu_hours: float
     epoch_end_batches: int = 0  # batches of the model's between-epochs work (on_epoch_end), over the run
-    snapshots: int = 0  # weights kept for a best-checkpoint selection, one evaluation each
+    snapshots: int = 0  # snapshots this table's best-checkpoint rows evaluate (one evaluation each)
 
 
 def train_items(run: Mapping[str, Any]) -> tuple[int, str]:
@@ -128,7 +128,12 @@ def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, ba
 
 def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
          costs: Mapping[str, Any] | None = None) -> list[PlannedRun]:
+    from .report.specs import selected_rows  # plan reads tables as the report does (it sits beside report)
+
     costs = costs or load_step_costs()
+    tables = cfg.get("tables", {})
+    best = {(name, row["model"]) for name, t in tables.items() if "rows" in t
+            for row in selected_rows(cfg, name, t) if row.get("selection") == "best_checkpoint"}
     rows = []
     for table, ds, run_name in table_runs(cfg, targets):
         for seed in cfg.get("seeds", [0]):
@@ -141,7 +146,8 @@ def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
                 seconds += extra * step_seconds(costs, run["model"], run["arch"], shape, batch, "hook_factor")
             rows.append(PlannedRun(table, ds, run_name, int(seed), run["model"], run["arch"], shape, n, batch,
                                    int(run["training"]["epochs"]), steps, seconds / 3600, extra,
-                                   len(snapshot_steps(run["training"].get("snapshots"), steps))))
+                                   len(snapshot_steps(run["training"].get("snapshots"), steps))
+                                   if (table, run_name) in best else 0))
     return rows
 
 
@@ -162,6 +168,9 @@ def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
         lines.append(f"{table}: {len(mine)} runs, {sum(r.steps for r in mine):,} steps{extra(mine)}, "
                      f"{sum(r.gpu_hours for r in mine):.1f} GPU-hours")
     unique = {(r.dataset, r.run, r.seed): r for r in rows}  # a run shared by tables trains once
+    for r in rows:  # ... and its snapshots are evaluated once, for whichever table selects on them
+        if r.snapshots:
+            unique[(r.dataset, r.run, r.seed)] = r
     lines.append(f"total: {len(unique)} distinct runs, {sum(r.steps for r in unique.values()):,} steps"
                  f"{extra(unique.values())}, {sum(r.gpu_hours for r in unique.values()):.1f} GPU-hours (training "
                  f"only; sampler fits and evaluation not included)")
