@@ -69,7 +69,8 @@ def test_conda_env_of_every_rule_installs_this_checkout(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     envs = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(envs) == {"train", "evaluate", "feature_classifier", "reference_stats", "table", "figure"}
+    assert set(envs) == {"train", "evaluate", "evaluate_best_checkpoint", "feature_classifier", "reference_stats",
+                         "table", "figure", "claims"}
     assert len({e["file"] for e in envs.values()}) == 1
     spec = next(iter(envs.values()))
     assert Path(spec["file"]).is_absolute() and Path(spec["file"]).exists()
