@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Fixtures shared by several test files (plain helper functions: tests/helpers/)."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +12,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def mnist_source(tmp_path):
+    """A DataSource over a small MNIST written in the original idx format: 64 training and 8 test digits."""
+    from fixtures_data import write_mnist
+
+    from rae_bench.data import DataSource
+
+    write_mnist(tmp_path / "mnist_data", n_train=64, n_test=8)
+    return DataSource(root=tmp_path / "mnist_data", cache=tmp_path / "mnist_cache", verify=False)
+
+
+@pytest.fixture()
+def fresh_memory_cache():
+    """The data layer's in-memory cache emptied before and after the test, so no test sees another's arrays.
+    Data tests opt in with ``pytestmark = pytest.mark.usefixtures("fresh_memory_cache")``."""
+    from rae_bench.data import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()
 
 
 @pytest.fixture(autouse=True, scope="session")
