@@ -4,6 +4,9 @@ Every script measures one comparison and writes ``benchmarks/results/<name>.json
 (atomically); ``python benchmarks/report.py`` renders all of them into the
 results table of ``benchmarks/README.md``. A result row holds the raw timings of
 every run, their medians, the ratio and whether the issue's target is met.
+
+The scripts import ``rae_bench`` from the installed package (``pip install -e .``), and this module as a
+sibling: ``python benchmarks/x.py`` puts benchmarks/ on ``sys.path`` by itself.
 """
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import datetime as _dt
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,9 +22,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = Path(os.environ.get("RAE_BENCH_RESULTS") or HERE / "results")  # gpu_session.sh points it at its scratch
 SCRATCH = HERE / ".work"  # gitignored: scratch folders of the benchmarks (a killed run leaves nothing tracked)
-sys.path.insert(0, str(ROOT))
 
-from rae_bench.atomic import write_json  # noqa: E402
+from rae_bench.atomic import write_json
 
 
 def cpu_model() -> str:

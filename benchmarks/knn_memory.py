@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from _common import RESULTS, write_json
+from _common import row, save
 
 DIM = 2048
 
@@ -52,13 +52,19 @@ def main() -> None:
         done = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True, capture_output=True, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"N = {n:,} + {n:,}: peak RSS {rows[-1]['peak_rss_bytes'] / 2**30:.2f} GiB, {rows[-1]['seconds']} s")
-    result = {"name": "knn_memory", "dim": DIM, "runs": rows}
+    extra: dict = {"dim": DIM, "runs": rows}
+    peak, n = rows[-1]["peak_rss_bytes"] / 2**30, rows[-1]["n"]
+    note = f"N = {n:,} + {n:,}, measured"
     if args.extrapolate and len(rows) >= 2:
         slope, icpt = np.polyfit([r["n"] for r in rows], [r["peak_rss_bytes"] for r in rows], 1)
         at = slope * args.extrapolate + icpt
-        result["extrapolated"] = {"n": args.extrapolate, "peak_rss_bytes": float(at)}
+        extra["extrapolated"] = {"n": args.extrapolate, "peak_rss_bytes": float(at)}
+        peak, note = at / 2**30, f"N = {args.extrapolate:,} + {args.extrapolate:,}, linear fit over N = {rows[0]['n']:,}..{n:,}"
         print(f"N = {args.extrapolate:,} + {args.extrapolate:,} (linear fit): peak RSS {at / 2**30:.2f} GiB")
-    write_json(RESULTS / "knn_memory.json", result)
+    limit = 4.0  # issue 25: 50,000 + 50,000 Inception features in under 4 GiB
+    save("knn_memory", "nice -n 10 python benchmarks/knn_memory.py " + " ".join(sys.argv[1:]),
+         [row("k-NN precision/recall, density/coverage: peak RSS", ours=round(peak, 3), reference=limit, unit="GiB",
+              target=f"< {limit:g} GiB", met=peak < limit, note=note)], extra)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import HERE, ROOT, row, save, scratch
+from _common import row, save, scratch
 
 FULL = 202_599  # images in CelebA (all three partitions)
 GB = 1e9
@@ -105,8 +104,7 @@ def measure(args: argparse.Namespace, n: int, work: Path) -> dict[str, Any]:
     make_celeba(root, cache, n)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--root", str(root), "--cache", str(cache),
            "--model", args.model, "--arch", args.arch, "--steps", str(args.steps), "--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)  # the child imports rae_bench from the install
     if proc.returncode != 0:
         raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -190,7 +190,7 @@ def run_worker(side: str, spec: dict[str, Any], py: Path, out: Path, env_extra: 
     """One training run in a fresh process; returns its timings."""
     spec_file = out.with_suffix(".json")
     spec_file.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}", **(env_extra or {})}
+    env = {**os.environ, **(env_extra or {})}  # rae_bench from the install (the pythae venv sees it too)
     t0 = time.perf_counter()
     proc = subprocess.run([str(py), str(Path(__file__).resolve()), "--worker", side, "--spec", str(spec_file),
                            "--out", str(out)], env=env, capture_output=True, text=True)

@@ -9,7 +9,8 @@ batch size. Without a GPU measurement, the CPU figure is divided by ``gpu_speedu
 stated in the output). A model's work between epochs (``on_epoch_end``: VAE-IOP's ``per_epoch`` critic
 epochs, ``critic_epochs`` x batches per epoch, each an encoder forward pass and a critic step) is counted
 apart, as ``between-epoch batches``, and priced at ``hook_factor`` x the AE's step (measured likewise).
-Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced.
+Sampler fits (2-Stage VAE's stage 2, GMMs) and evaluation are not priced; the snapshots a run keeps for a
+best-checkpoint selection (``training.snapshots``, each evaluated like a final model) are counted.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from .config import resolve_run, sweep_latent_dims, sweep_run_name
 from .errors import ConfigError
+from .snapshots import snapshot_steps
 
 STEP_COSTS = Path(__file__).resolve().parent / "step_costs.json"
 
@@ -44,6 +46,7 @@ class PlannedRun:
     steps: int
     gpu_hours: float
     epoch_end_batches: int = 0  # batches of the model's between-epochs work (on_epoch_end), over the run
+    snapshots: int = 0  # snapshots this table's best-checkpoint rows evaluate (one evaluation each)
 
 
 def train_items(run: Mapping[str, Any]) -> tuple[int, str]:
@@ -125,7 +128,12 @@ def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, ba
 
 def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
          costs: Mapping[str, Any] | None = None) -> list[PlannedRun]:
+    from .report.specs import selected_rows  # plan reads tables as the report does (it sits beside report)
+
     costs = costs or load_step_costs()
+    tables = cfg.get("tables", {})
+    best = {(name, row["model"]) for name, t in tables.items() if "rows" in t
+            for row in selected_rows(cfg, name, t) if row.get("selection") == "best_checkpoint"}
     rows = []
     for table, ds, run_name in table_runs(cfg, targets):
         for seed in cfg.get("seeds", [0]):
@@ -137,14 +145,17 @@ def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
             if extra:
                 seconds += extra * step_seconds(costs, run["model"], run["arch"], shape, batch, "hook_factor")
             rows.append(PlannedRun(table, ds, run_name, int(seed), run["model"], run["arch"], shape, n, batch,
-                                   int(run["training"]["epochs"]), steps, seconds / 3600, extra))
+                                   int(run["training"]["epochs"]), steps, seconds / 3600, extra,
+                                   len(snapshot_steps(run["training"].get("snapshots"), steps))
+                                   if (table, run_name) in best else 0))
     return rows
 
 
 def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
     def extra(mine: Iterable[PlannedRun]) -> str:
-        n = sum(r.epoch_end_batches for r in mine)
-        return f" (+{n:,} between-epoch batches)" if n else ""
+        mine = list(mine)
+        n, k = sum(r.epoch_end_batches for r in mine), sum(r.snapshots for r in mine)
+        return (f" (+{n:,} between-epoch batches)" if n else "") + (f", {k} snapshots to evaluate" if k else "")
 
     lines = [f"{'table':<8} {'dataset':<14} {'run':<16} {'seed':>4} {'arch':<7} {'epochs':>6} {'batch':>5} "
              f"{'steps':>9} {'+between':>10} {'GPU-h':>8}"]
@@ -157,6 +168,9 @@ def format_plan(rows: list[PlannedRun], costs: Mapping[str, Any]) -> str:
         lines.append(f"{table}: {len(mine)} runs, {sum(r.steps for r in mine):,} steps{extra(mine)}, "
                      f"{sum(r.gpu_hours for r in mine):.1f} GPU-hours")
     unique = {(r.dataset, r.run, r.seed): r for r in rows}  # a run shared by tables trains once
+    for r in rows:  # ... and its snapshots are evaluated once, for whichever table selects on them
+        if r.snapshots:
+            unique[(r.dataset, r.run, r.seed)] = r
     lines.append(f"total: {len(unique)} distinct runs, {sum(r.steps for r in unique.values()):,} steps"
                  f"{extra(unique.values())}, {sum(r.gpu_hours for r in unique.values()):.1f} GPU-hours (training "
                  f"only; sampler fits and evaluation not included)")

@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Fixtures shared by several test files (plain helper functions: tests/helpers/)."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +12,61 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def mnist_source(tmp_path):
+    """A DataSource over a small MNIST written in the original idx format: 64 training and 8 test digits."""
+    from fixtures_data import write_mnist
+
+    from rae_bench.data import DataSource
+
+    write_mnist(tmp_path / "mnist_data", n_train=64, n_test=8)
+    return DataSource(root=tmp_path / "mnist_data", cache=tmp_path / "mnist_cache", verify=False)
+
+
+@pytest.fixture()
+def tiny_ae_pair(tmp_path):
+    """A trained (model, sampler) pair to evaluate: ``make(n_test)`` writes a small MNIST (48 training digits,
+    n_test test digits), trains the tiny AE for one epoch (seed 5), fits the prior sampler and stores the raw
+    reference statistics of the n_test test items. Returns their paths, the run config, the source, the
+    extractor (``raw``) and the test items."""
+    from types import SimpleNamespace
+
+    from fixtures_data import write_mnist
+
+    from rae_bench.data import DataSource
+    from rae_bench.evaluate import fit_sampler, test_subset
+    from rae_bench.metrics import RawExtractor, extract_features, reference_stats
+    from rae_bench.train import train
+
+    def make(n_test: int) -> SimpleNamespace:
+        write_mnist(tmp_path / "data", n_train=48, n_test=n_test)
+        source = DataSource(root=tmp_path / "data", cache=tmp_path / "cache", verify=False)
+        run = {"dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": "ae", "model": "ae",
+               "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 5,
+               "training": {"epochs": 1, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"}}}
+        model, out = tmp_path / "run" / "model.pt", tmp_path / "run" / "prior"
+        train(run, model.parent, source, progress=False)
+        fit_sampler(model, "prior", {}, out / "sampler.pt", source)
+        raw, reference = RawExtractor(), tmp_path / "ref.npz"
+        test = test_subset(run, source, n_test)
+        reference_stats(reference, lambda: extract_features(raw, test))
+        return SimpleNamespace(model=model, sampler=out / "sampler.pt", out=out, reference=reference, run=run,
+                               source=source, raw=raw, test=test)
+
+    return make
+
+
+@pytest.fixture()
+def fresh_memory_cache():
+    """The data layer's in-memory cache emptied before and after the test, so no test sees another's arrays.
+    Data tests opt in with ``pytestmark = pytest.mark.usefixtures("fresh_memory_cache")``."""
+    from rae_bench.data import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from helpers.models import weights
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A stochastic model (VAE) with an LR schedule: resuming must restore RNG, optimizer and scheduler state.
@@ -109,10 +111,6 @@ class Chain:
         self.do(*self.train_args())
         self.fit_and_evaluate()
         return self
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)["state"]
 
 
 def assert_same_weights(a: Path, b: Path) -> None:

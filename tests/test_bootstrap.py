@@ -36,28 +36,16 @@ def test_reconstruction_pairs_must_match():
         fid_bootstrap(test, recon[:-1], samples, 5)
 
 
-def test_evaluate_writes_the_replicates(tmp_path):
+def test_evaluate_writes_the_replicates(tmp_path, tiny_ae_pair):
     """evaluate(fid_bootstrap_replicates=B): metrics.json holds B replicates of each FID, those of fid_bootstrap
     on the same features; without it none."""
     import torch
-    from fixtures_data import write_mnist
 
-    from rae_bench.data import DataSource
-    from rae_bench.evaluate import draw_samples, evaluate, fit_sampler, generate, encode_all, load_pair, test_subset
-    from rae_bench.metrics import RawExtractor, extract_features, load_features, reference_stats
-    from rae_bench.train import train
+    from rae_bench.evaluate import draw_samples, evaluate, generate, encode_all, load_pair
+    from rae_bench.metrics import extract_features, load_features
 
-    write_mnist(tmp_path / "data", n_train=48, n_test=20)
-    source = DataSource(root=tmp_path / "data", cache=tmp_path / "cache", verify=False)
-    run = {"dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": "ae", "model": "ae",
-           "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 5,
-           "training": {"epochs": 1, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"}}}
-    train(run, tmp_path / "run", source, progress=False)
-    fit_sampler(tmp_path / "run" / "model.pt", "prior", {}, tmp_path / "run" / "prior" / "sampler.pt", source)
-    raw = RawExtractor()
-    reference = tmp_path / "ref.npz"
-    test = test_subset(run, source, 20)
-    reference_stats(reference, lambda: extract_features(raw, test))
+    ae = tiny_ae_pair(20)
+    source, raw, reference, test = ae.source, ae.raw, ae.reference, ae.test
     args = dict(extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
                 n_samples=20, source=source, knn_k=3)
     pair = (tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior")

@@ -23,13 +23,7 @@ from rae_bench.errors import ConfigError, DataError
 REPO = Path(__file__).resolve().parents[1]
 # subprocesses (the CLI, Snakemake and its jobs) import this checkout's package, not another installed copy
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memory_cache():
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_memory_cache")
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

@@ -17,6 +17,8 @@ from rae_bench.data import celeba as celeba_mod
 from rae_bench.data.synthetic import synthetic_map
 from rae_bench.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.usefixtures("fresh_memory_cache")
+
 try:
     from tests import fixtures_data as fx
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
@@ -31,13 +33,6 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"offline data {path} is absent (see /work/shared/data/README.md)")
     return path
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memory_cache():
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture(scope="module")

@@ -143,8 +143,10 @@ def test_paper_profile_gives_the_rae_rows_the_authors_bayesian_gmm():
 
     repo = Path(__file__).resolve().parents[1]
     cfg = load_config([repo / "config" / "config.yaml", repo / "config" / "paper.yaml"])
-    for run in ("rae_l2", "rae_gp", "rae_sn"):
+    for run in ("ae", "rae_l2", "rae_gp", "rae_sn"):  # the RAE paper's rows, AE + GMM included (config.py L162)
         for ds in ("mnist", "celeba"):
             p = resolve_sampler(cfg, ds, "gmm", run)
             assert p["mixture"] == "bayesian" and p["weight_concentration_prior"] == 1 / p["components"], (run, ds)
-    assert "mixture" not in resolve_sampler(cfg, "mnist", "gmm", "ae")  # the AE + GMM row keeps EM
+    assert "mixture" not in resolve_sampler(cfg, "mnist", "gmm", "vae_learned")  # other rows keep EM
+    quick = load_config([repo / "config" / "config.yaml"])
+    assert "mixture" not in resolve_sampler(quick, "mnist", "gmm", "ae")  # the quick profile is unchanged

@@ -78,25 +78,13 @@ def test_subset_size_capped_and_errors():
         kid(np.full((4, 2), np.nan), f2[:, :2])
 
 
-def test_evaluate_writes_kid_of_the_fid_features(tmp_path):
+def test_evaluate_writes_kid_of_the_fid_features(tmp_path, tiny_ae_pair):
     """evaluate(): metrics.json's kid is kid(sample features, stored reference features, run seed)."""
-    from fixtures_data import write_mnist
+    from rae_bench.evaluate import draw_samples, evaluate, load_pair
+    from rae_bench.metrics import extract_features, load_features
 
-    from rae_bench.data import DataSource
-    from rae_bench.evaluate import draw_samples, evaluate, fit_sampler, load_pair, test_subset
-    from rae_bench.metrics import RawExtractor, extract_features, load_features, reference_stats
-    from rae_bench.train import train
-
-    write_mnist(tmp_path / "data", n_train=48, n_test=12)
-    source = DataSource(root=tmp_path / "data", cache=tmp_path / "cache", verify=False)
-    run = {"dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": "ae", "model": "ae",
-           "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 5,
-           "training": {"epochs": 1, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"}}}
-    train(run, tmp_path / "run", source, progress=False)
-    fit_sampler(tmp_path / "run" / "model.pt", "prior", {}, tmp_path / "run" / "prior" / "sampler.pt", source)
-    raw = RawExtractor()
-    reference = tmp_path / "ref.npz"
-    reference_stats(reference, lambda: extract_features(raw, test_subset(run, source, 12)))
+    pair = tiny_ae_pair(12)
+    source, raw, reference = pair.source, pair.raw, pair.reference
     metrics = evaluate(tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior",
                        extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
                        n_samples=12, source=source)

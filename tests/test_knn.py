@@ -80,28 +80,17 @@ def test_fid_infinity_removes_the_1_over_n_bias():
     assert out["fid_inf_points"] == 10 and out["fid_inf_min_n"] == 400
 
 
-def test_evaluate_writes_knn_metrics_and_fid_infinity(tmp_path):
+def test_evaluate_writes_knn_metrics_and_fid_infinity(tmp_path, tiny_ae_pair):
     """evaluate(): metrics.json holds prdc(reference features, sample features) and, when asked, fid_gen_inf."""
     import json
 
     import torch
-    from fixtures_data import write_mnist
 
-    from rae_bench.data import DataSource
-    from rae_bench.evaluate import draw_samples, evaluate, fit_sampler, load_pair, test_subset
-    from rae_bench.metrics import RawExtractor, extract_features, load_features, load_stats, reference_stats
-    from rae_bench.train import train
+    from rae_bench.evaluate import draw_samples, evaluate, load_pair
+    from rae_bench.metrics import extract_features, load_features, load_stats
 
-    write_mnist(tmp_path / "data", n_train=48, n_test=20)
-    source = DataSource(root=tmp_path / "data", cache=tmp_path / "cache", verify=False)
-    run = {"dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": "ae", "model": "ae",
-           "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 5,
-           "training": {"epochs": 1, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"}}}
-    train(run, tmp_path / "run", source, progress=False)
-    fit_sampler(tmp_path / "run" / "model.pt", "prior", {}, tmp_path / "run" / "prior" / "sampler.pt", source)
-    raw = RawExtractor()
-    reference = tmp_path / "ref.npz"
-    reference_stats(reference, lambda: extract_features(raw, test_subset(run, source, 20)))
+    pair = tiny_ae_pair(20)
+    source, raw, reference = pair.source, pair.raw, pair.reference
     evaluate(tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior",
              extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
              n_samples=20, source=source, knn_k=3, fid_infinity_points=4)

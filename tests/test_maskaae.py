@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import io
 import math
+from functools import partial
 
 import pytest
 import torch
 
 from rae_bench.data import DataSource, load
 from rae_bench.errors import ConfigError
-from rae_bench.models import build_model
 from rae_bench.models.maskaae import authors_poly_every
 
+from helpers.models import tiny_model
 from resume_check import whole_and_resumed
 
 
-def make(shape=(12,), latent: int = 6, seed: int = 0, **params):
-    torch.manual_seed(seed)
-    return build_model("maskaae", shape, latent, "tiny", params)
+make = partial(tiny_model, "maskaae", latent=6)  # vectors of 12 unless a shape is given
 
 
 def test_mask_stays_in_unit_interval_and_alpha_nonnegative_with_a_large_lr():

@@ -11,13 +11,14 @@ from rae_bench.models import MODELS, build_model
 from rae_bench.models.vae import gaussian_kl
 from rae_bench.models.wae import imq_mmd
 
+from helpers.models import tiny_model
+
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (12,)]
 
 
 def make(name: str, shape=(1, 28, 28), latent: int = 4):
     params = {"likelihood": "gaussian"} if name == "vae" and len(shape) == 1 else {}
-    torch.manual_seed(0)
-    return build_model(name, shape, latent, "tiny", params)
+    return tiny_model(name, shape, latent, **params)
 
 
 def batch(shape, n: int = 16) -> torch.Tensor:

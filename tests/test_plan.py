@@ -64,3 +64,15 @@ def test_plan_counts_and_prices_vae_iop_critic_epochs():
         10 * costs["hook_factor"]["vae_iop"] / costs["model_factor"]["vae_iop"])
     text = format_plan([row, replace(row, run="ae", epoch_end_batches=0)], costs)
     assert "+1,200,000 between-epoch batches" in text and "VAE-IOP's critic epochs" in text
+
+
+def test_plan_counts_the_snapshots_a_best_checkpoint_selection_evaluates():
+    from rae_bench.plan import format_plan
+
+    cfg = load_config(FILES)
+    rows = plan(cfg, ["table3"], load_step_costs())
+    by = {(r.dataset, r.run): r for r in rows}
+    assert by[("mnist", "maskaae")].snapshots == 500358 // 5000  # every 5,000 steps (MaskAAE_MNIST.py L570)
+    assert by[("celeba", "flexae")].snapshots == 51  # 80k..130k every 1,000 (FlexAESR.py L649)
+    assert by[("mnist", "ae")].snapshots == 0
+    assert f"{3 * 100 + 3 * 51} snapshots to evaluate" in format_plan(rows, load_step_costs())

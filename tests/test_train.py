@@ -90,14 +90,6 @@ def mnist_run(model: str = "vae", epochs: int = 2, **training) -> dict:
     }
 
 
-@pytest.fixture()
-def mnist_source(tmp_path) -> DataSource:
-    from fixtures_data import write_mnist
-
-    write_mnist(tmp_path / "mnist_data", n_train=64, n_test=8)
-    return DataSource(root=tmp_path / "mnist_data", cache=tmp_path / "mnist_cache", verify=False)
-
-
 def test_image_run_resumes_bit_identically_in_channels_last(tmp_path, mnist_source):
     run = mnist_run("vae", epochs=3)
     train(run, tmp_path / "full", mnist_source, progress=False, checkpoint_every=3)

@@ -10,13 +10,13 @@ from torch.autograd.functional import jacobian
 from torch.distributions import Normal, kl_divergence
 
 from rae_bench.errors import ConfigError
-from rae_bench.models import build_model
 from rae_bench.models.vae import gaussian_kl, log_normal_diag, log_standard_normal
+
+from helpers.models import tiny_model
 
 
 def make(name: str, shape=(6,), latent: int = 3, **params):
-    torch.manual_seed(0)
-    return build_model(name, shape, latent, "tiny", params)
+    return tiny_model(name, shape, latent, **params)
 
 
 def structured(shape, n: int = 32) -> torch.Tensor:

@@ -13,20 +13,12 @@ import torch
 from PIL import Image
 
 from rae_bench.cli import main
-from rae_bench.data import DataSource
 from rae_bench.train import train
 
+from helpers.models import weights
 from test_train import mnist_run, tiny_run  # the same tiny runs as the trainer's tests
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture()
-def mnist_source(tmp_path) -> DataSource:
-    from fixtures_data import write_mnist
-
-    write_mnist(tmp_path / "mnist_data", n_train=64, n_test=8)
-    return DataSource(root=tmp_path / "mnist_data", cache=tmp_path / "mnist_cache", verify=False)
 
 
 def events(folder: Path):
@@ -35,10 +27,6 @@ def events(folder: Path):
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0})  # 0: keep every event
     acc.Reload()
     return acc
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["state"]
 
 
 @pytest.mark.parametrize("model", ["vae", "vae_vamp"])  # vae_vamp: its prior runs the encoder (BatchNorm)

@@ -23,20 +23,26 @@ the float32 ``torch.mm`` rate of the same thread count, the ceiling for any of
 these forms. Prints a table; writes no result file (a form that won would have
 become the decoder's implementation, and its row the training benchmark's).
 
-    python benchmarks/conv_transpose_forms.py [--repeats 3] [--threads 2]
-    python benchmarks/conv_transpose_forms.py --layers output --threads 1   # as a DAG job runs
+    python benchmarks/studies/conv_transpose_forms.py [--repeats 3] [--threads 2]
+    python benchmarks/studies/conv_transpose_forms.py --layers output --threads 1   # as a DAG job runs
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from _common import interleaved, median, timed
-from hardware import mm_peak
+# A finished study: the helpers it shares with the standing benchmarks (_common.py, hardware.py) sit one
+# folder up, in benchmarks/. Only that folder is added; rae_bench itself comes from the install.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import interleaved, median, timed  # noqa: E402
+from hardware import mm_peak  # noqa: E402
 
 # (in channels, out channels, input side, kernel, stride, padding) per layer set
 LAYERS = {"paper": ((1024, 512, 8, 4, 2, 1), (512, 256, 16, 4, 2, 1)),

@@ -6,23 +6,29 @@ bf16 + channels-last (and, with ``--compile``, fp32 channels-last
 under torch.compile); alternating, median of ``--repeats``. Prints ms per step;
 writes no result file (the comparisons of the table are the other scripts).
 
-    flock -x /tmp/rae_bench_cpu.lock python benchmarks/step_layouts.py --arch small --steps 20
-    flock -x /tmp/rae_bench_cpu.lock python benchmarks/step_layouts.py --arch paper --steps 2
-    python benchmarks/step_layouts.py --arch paper --steps 2 --compile
+    flock -x /tmp/rae_bench_cpu.lock python benchmarks/studies/step_layouts.py --arch small --steps 20
+    flock -x /tmp/rae_bench_cpu.lock python benchmarks/studies/step_layouts.py --arch paper --steps 2
+    python benchmarks/studies/step_layouts.py --arch paper --steps 2 --compile
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from _common import interleaved, median
+# A finished study: the helpers it shares with the standing benchmarks (_common.py, hardware.py) sit one
+# folder up, in benchmarks/. Only that folder is added; rae_bench itself comes from the install.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rae_bench.data import to_float
-from rae_bench.models import build_model
+from _common import interleaved, median  # noqa: E402
+
+from rae_bench.data import to_float  # noqa: E402
+from rae_bench.models import build_model  # noqa: E402
 
 MODES = {"fp32 NCHW": (False, False, False), "fp32 channels-last": (True, False, False),
          "bf16": (False, True, False), "bf16 channels-last": (True, True, False)}

@@ -17,11 +17,12 @@ All in f32 (the precision hint checked), median of ``--repeats``, seconds per
 Prints; writes no result file (a setting that won would have become the
 runner's, and its row fid_backends.py's).
 
-    python benchmarks/openvino_settings.py [--n 100] [--repeats 2]
+    python benchmarks/studies/openvino_settings.py [--n 100] [--repeats 2]
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,10 +31,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from _common import median, timed
+# A finished study: the helpers it shares with the standing benchmarks (_common.py, hardware.py) sit one
+# folder up, in benchmarks/. Only that folder is added; rae_bench itself comes from the install.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rae_bench.metrics import InceptionExtractor, random_fid_inception_state
-from rae_bench.metrics import inception_backends as ib
+from _common import median, timed  # noqa: E402
+
+from rae_bench.metrics import InceptionExtractor, random_fid_inception_state  # noqa: E402
+from rae_bench.metrics import inception_backends as ib  # noqa: E402
 
 DEFAULT_VARIANTS = ("dynamic:50:LATENCY,static:50:LATENCY,dynamic:10:LATENCY,static:10:LATENCY,"
                     "static:25:THROUGHPUT,static:10:THROUGHPUT")
