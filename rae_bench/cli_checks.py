@@ -178,7 +178,7 @@ def check_json_args(args: argparse.Namespace) -> None:
                           f"unset it and pass --settings or --config FILE instead")
     for dest, kind in JSON_ARGS.items():
         if values.get(dest) is not None:
-            values[dest] = checked_json(values[dest], kind or SPEC_KINDS[command], flag(dest))
+            values[dest] = checked_json(values[dest], kind or SPEC_KINDS.get(command, "object"), flag(dest))
 
 
 def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
@@ -205,7 +205,7 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
         from .report.claims import check_claims
 
         value["claims"] = check_claims(value, origin)
-    return value  # sampler-params: the sampler checks its own params when it is built
+    return value  # sampler-params (and "object"): the sampler checks its own params when it is built
 
 
 @functools.lru_cache(maxsize=1)
