@@ -94,7 +94,7 @@ def _source(args: argparse.Namespace, cfg: dict[str, Any]):
 
 def _device(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
     """The torch device to use: ``auto`` resolves to CUDA when present, else CPU."""
-    from .train import pick_device
+    from .runs import pick_device
 
     return str(pick_device(str(args.device or cfg.get("device", "auto"))))
 
@@ -148,7 +148,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from .config import classifier_spec
     from .data import load, load_labels
     from .metrics import evaluate_classifier, majority_baseline, save_classifier, train_classifier
-    from .train import pick_device
+    from .runs import pick_device
 
     cfg = _config(args)
     _setup(args, cfg)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
 from .errors import ConfigError
-from .validate import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
+from .checks import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
 
 MAX_COUNT = 2**31 - 1
 # name -> (smallest, largest) allowed value; None: the argument was not given

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..score import IMAGE_EXTENSIONS
 from . import custom
 from .files import one_line, open_image
 from .memo import memo
+from .readers import IMAGE_EXTENSIONS
 from .source import DataSource
 
 NAME = "image_folder"

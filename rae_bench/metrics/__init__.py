@@ -2,8 +2,6 @@
 
 The Inception names (pytorch-fid's network, which imports torchvision: seconds at the start of every job)
 load on first use (PEP 562 ``__getattr__``); everything else is imported here.
-
-Import order matters: ``features`` first (the others use its image conversion).
 """
 from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
 from rae_bench.metrics.features import EXTRACTORS, RawExtractor, build_extractor, extract_features

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from rae_bench.metrics import inception_backends as ib
 
+from rae_bench.data.convert import as_float_images
 from rae_bench.errors import CheckpointError, ConfigError, DataError, RaeBenchError
-from rae_bench.metrics.features import as_float_images
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_SIZE = 95_628_359

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, RaeBenchError
-from ..validate import short
+from ..checks import short
 from .base import Sampler, register_sampler
 
 
