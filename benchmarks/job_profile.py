@@ -50,7 +50,7 @@ EVALUATE_PHASES = {
                                       ("rae_bench/metrics/frechet.py", "frechet_distance")],
     "PRD (10 k-means runs)": [("rae_bench/metrics/prd.py", "prd_scores")],
     "KID": [("rae_bench/metrics/kid.py", "kid")],
-    "sample grids (PNG)": [("rae_bench/report/grid.py", "save_grid"), ("rae_bench/evaluate.py", "scatter_vectors")],
+    "sample grids (PNG)": [("rae_bench/grid.py", "save_grid"), ("rae_bench/evaluate.py", "scatter_vectors")],
 }
 
 

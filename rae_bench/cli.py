@@ -70,7 +70,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
     """Settings: ``--settings`` JSON or ``$RAE_BENCH_SETTINGS``, else ``--config`` files, else config/config.yaml."""
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import DEFAULT_CONFIG
 
     settings = getattr(args, "settings", None) or os.environ.get("RAE_BENCH_SETTINGS")
     if settings:  # the workflow's settings (Snakemake sets RAE_BENCH_SETTINGS for every job)
@@ -78,7 +78,11 @@ def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
 
         return checked_settings(_json_arg(settings), "--settings" if getattr(args, "settings", None) else "$RAE_BENCH_SETTINGS")
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
-    return load_config(files) if files else {}
+    if not files:
+        return {}
+    from .validate import load_config  # only here: it builds models, which the settings branch never needs
+
+    return load_config(files)
 
 
 def _source(args: argparse.Namespace, cfg: dict[str, Any]):
@@ -346,8 +350,9 @@ def cmd_claims(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import DEFAULT_CONFIG
     from .plan import format_plan, load_step_costs, plan
+    from .validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG, *(args.configfile or [])])
     costs = load_step_costs()

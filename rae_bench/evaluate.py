@@ -25,7 +25,7 @@ from .errors import DataError
 from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
 from .metrics import KNN_K, fid_bootstrap, fid_infinity, prdc
 from .models import GenerativeAE
-from .report.grid import save_grid
+from .grid import save_grid
 from .samplers import build_sampler, load_sampler, save_sampler
 from .runs import load_model, pick_device, training_data
 

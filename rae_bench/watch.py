@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from .errors import ConfigError
-from .report.grid import image_grid
+from .grid import image_grid
 
 TB_DIR = "tb"
 GRID = 64  # samples in the grid (8 x 8), as in the evaluation's samples.png

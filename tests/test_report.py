@@ -93,7 +93,7 @@ def test_sample_grid_is_pixel_identical_to_torchvisions(tmp_path, channels, n):
     from PIL import Image
     from torchvision.utils import save_image
 
-    from rae_bench.report.grid import save_grid
+    from rae_bench.grid import save_grid
 
     x = torch.randint(0, 256, (n, channels, 12, 9), generator=torch.Generator().manual_seed(n), dtype=torch.uint8)
     save_grid(x, tmp_path / "ours.png", nrow=8)

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from .atomic import atomic_path
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
