@@ -99,7 +99,7 @@ def check_lr_schedule(spec: Mapping[str, Any], where: str = "training.lr_schedul
 
 def schema_problem(schema: Mapping[str, Any], value: Any) -> str | None:
     """The first schema violation of ``value`` as ``value at 'a.b' is invalid: ...``, or None."""
-    import jsonschema  # here: 60 ms at import, and models/samplers (which import this module) never call it
+    import jsonschema  # here: 55 ms (-X importtime), which models and samplers (importing this module) never need
 
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
     if not errors:

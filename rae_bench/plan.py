@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 from .config import resolve_run, sweep_latent_dims, sweep_run_name
 from .errors import ConfigError
+from .models import MODELS
 
 STEP_COSTS = Path(__file__).resolve().parent / "step_costs.json"
 
@@ -68,8 +69,6 @@ def training_steps(run: Mapping[str, Any]) -> int:
 
 def epoch_end_batches(run: Mapping[str, Any]) -> int:
     """Batches a resolved run's model processes between epochs (``on_epoch_end``), over the whole run."""
-    from .models import MODELS
-
     n, _ = train_items(run)
     batch = int(run["training"]["batch_size"])
     per_epoch = MODELS[run["model"]].epoch_end_batches(run["params"], n // batch if n >= batch else 1)

@@ -151,7 +151,7 @@ def _listing(split: str, src: DataSource, opts: dict[str, Any]) -> Listing:
 
 
 def _decode(path: Path, size: int, channels: int) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # here: 15 ms (-X importtime); a cached folder is read without it
 
     try:
         with open_image(path) as img:  # a decompression bomb: refused from its header, with its size

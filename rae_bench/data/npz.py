@@ -115,7 +115,7 @@ def images(source: str, split: str, src: DataSource, opts: tuple) -> torch.Tenso
     fp = custom.fingerprint(NAME, str(path.resolve()), st.st_size, st.st_mtime_ns, split, sorted(o.items()))
 
     def build() -> np.ndarray:
-        from PIL import Image
+        from PIL import Image  # here: 15 ms (-X importtime); a cached resize needs none
 
         src_arr = imgs.numpy()
         out = np.empty((len(index), *item_shape), dtype=np.uint8)

@@ -40,7 +40,7 @@ def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None
     if name == "raw":
         return RawExtractor()
     if name == "inception":
-        # here: pytorch-fid's network imports torchvision, 2.5 s after torch (python -X importtime), which jobs
+        # here: pytorch-fid's network imports torchvision, 2.5 s after torch (-X importtime), which jobs
         # on the classifier or raw features never pay
         from rae_bench.metrics.inception import InceptionExtractor
 

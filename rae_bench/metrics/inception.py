@@ -24,6 +24,7 @@ import torch
 
 import pytorch_fid.inception as pfi
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from rae_bench.metrics import inception_backends as ib
 
@@ -144,8 +145,6 @@ def fast_inference(model: torch.nn.Module) -> torch.nn.Module:
     conv's weight scale and bias (one pass over the activations fewer), and
     oneDNN's convolutions are faster on channels-last (NHWC) tensors.
     """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     model.eval()
     for module in model.modules():
         conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)

@@ -80,7 +80,7 @@ def format_out_of_place(items: Sequence[tuple[str, int]]) -> str:
 def _rank_rho(ours: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """Spearman rho of every column of ``ours`` (rows x resamples) against ``paper`` (the same shape or one
     vector); nan for a constant side."""
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # here: 0.95 s (-X importtime), only where a table has paper values
 
     a = rankdata(ours, axis=0)
     b = rankdata(paper, axis=0) if paper.ndim == 2 else rankdata(paper)[:, None]

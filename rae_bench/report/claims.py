@@ -140,7 +140,7 @@ def _boot(cell: Mapping[str, Any]) -> tuple | None:
 
 
 def _t_interval(d: np.ndarray, level: float) -> tuple[float, float]:
-    from scipy.stats import t
+    from scipy.stats import t  # here: 0.95 s (-X importtime), only for a claim's interval
 
     half = float(t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
     return float(d.mean()) - half, float(d.mean()) + half
