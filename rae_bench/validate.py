@@ -1,5 +1,5 @@
-"""Whole-config checks: a workflow config's sections, references and params, and run configs, built before
-anything runs.
+"""Whole-config checks, before anything runs: a workflow config's references and params, and each run
+config, its model built.
 
 Every failure is one :class:`ConfigError` (or :class:`CheckpointError` for a file read back) line that
 names the value and the fix. Models are built on PyTorch's ``meta`` device here: every ``__init__``
