@@ -29,9 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cli_checks import OneLineParser, check_args
+from .cli_checks import OneLineParser, check_args, checked_json, checked_settings
 from .errors import WRITE_ERRNOS, ConfigError, RaeBenchError, output_error
 from .native import keep_freed_memory, limit_native_threads
+
+# Each command imports the library modules it runs in its own body: `rae-bench --help` takes 0.23 s so, and
+# 4 to 7 s with them imported up here (torch, pandas, scipy; /usr/bin/time on a 2-core machine).
+
 
 def _json_arg(text: str, kind: str | None = None) -> Any:
     try:
@@ -39,8 +43,6 @@ def _json_arg(text: str, kind: str | None = None) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}): {text[:60]!r}; "
                           f"pass a JSON object, quoted for the shell") from None
-    from .cli_checks import checked_json
-
     return checked_json(value, kind)  # an object, of the shape ``kind`` (a --spec, --dataset-spec) needs
 
 
@@ -70,15 +72,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
     """Settings: ``--settings`` JSON or ``$RAE_BENCH_SETTINGS``, else ``--config`` files, else config/config.yaml."""
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import DEFAULT_CONFIG
 
     settings = getattr(args, "settings", None) or os.environ.get("RAE_BENCH_SETTINGS")
     if settings:  # the workflow's settings (Snakemake sets RAE_BENCH_SETTINGS for every job)
-        from .cli_checks import checked_settings
-
         return checked_settings(_json_arg(settings), "--settings" if getattr(args, "settings", None) else "$RAE_BENCH_SETTINGS")
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
-    return load_config(files) if files else {}
+    if not files:
+        return {}
+    from .validate import load_config  # only here: it builds models, which the settings branch never needs
+
+    return load_config(files)
 
 
 def _source(args: argparse.Namespace, cfg: dict[str, Any]):
@@ -94,7 +98,7 @@ def _source(args: argparse.Namespace, cfg: dict[str, Any]):
 
 def _device(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
     """The torch device to use: ``auto`` resolves to CUDA when present, else CPU."""
-    from .train import pick_device
+    from .runs import pick_device
 
     return str(pick_device(str(args.device or cfg.get("device", "auto"))))
 
@@ -148,7 +152,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from .config import classifier_spec
     from .data import load, load_labels
     from .metrics import evaluate_classifier, majority_baseline, save_classifier, train_classifier
-    from .train import pick_device
+    from .runs import pick_device
 
     cfg = _config(args)
     _setup(args, cfg)
@@ -346,8 +350,9 @@ def cmd_claims(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import DEFAULT_CONFIG
     from .plan import format_plan, load_step_costs, plan
+    from .validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG, *(args.configfile or [])])
     costs = load_step_costs()
