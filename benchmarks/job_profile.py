@@ -39,7 +39,7 @@ TRAIN_PHASES = {
 }
 EVALUATE_PHASES = {
     "data loading": [("rae_bench/data/api.py", "load")],
-    "model and reference loading": [("rae_bench/train.py", "load_model"), ("rae_bench/metrics/reference.py", "load_stats"),
+    "model and reference loading": [("rae_bench/runs.py", "load_model"), ("rae_bench/metrics/reference.py", "load_stats"),
                                     ("rae_bench/metrics/reference.py", "load_features")],
     "encoding": [("rae_bench/evaluate.py", "encode_all"), ("rae_bench/evaluate.py", "encode_with_spread")],
     "sampler fit": [("rae_bench/samplers/gmm.py", "fit"), ("rae_bench/samplers/two_stage.py", "fit"),
@@ -50,7 +50,7 @@ EVALUATE_PHASES = {
                                       ("rae_bench/metrics/frechet.py", "frechet_distance")],
     "PRD (10 k-means runs)": [("rae_bench/metrics/prd.py", "prd_scores")],
     "KID": [("rae_bench/metrics/kid.py", "kid")],
-    "sample grids (PNG)": [("rae_bench/report/grid.py", "save_grid"), ("rae_bench/evaluate.py", "scatter_vectors")],
+    "sample grids (PNG)": [("rae_bench/grid.py", "save_grid"), ("rae_bench/evaluate.py", "scatter_vectors")],
 }
 
 
@@ -112,7 +112,7 @@ def one_job(args: argparse.Namespace, tmp: str) -> dict[str, float]:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # what Snakemake sets for a 1-thread job
     run = json.loads((run_dir / "config.json").read_text())["run"]
-    from rae_bench.config import load_config
+    from rae_bench.validate import load_config
 
     if args.one == "train":
         return profile_job(["train", *host, "--run-config", json.dumps(run), "--threads", "1", "--quiet", "--out", f"{tmp}/train"],

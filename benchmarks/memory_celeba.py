@@ -49,8 +49,7 @@ def vm_hwm() -> int:
 
 def make_celeba(root: Path, cache: Path, n: int, seed: int = 0) -> Path:
     """A standard-layout CelebA of ``n`` train images whose preprocessed cache holds random uint8 faces."""
-    from rae_bench.data import DataSource
-    from rae_bench.data import celeba
+    from rae_bench.data import DataSource, celeba
 
     folder = root / celeba.FOLDER
     (folder / celeba.STANDARD_IMAGES).mkdir(parents=True)  # no jpgs: the reader finds the cache first
@@ -73,9 +72,10 @@ def make_celeba(root: Path, cache: Path, n: int, seed: int = 0) -> Path:
 def child(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from rae_bench.config import DEFAULT_CONFIG, load_config, resolve_run
+    from rae_bench.config import DEFAULT_CONFIG, resolve_run
     from rae_bench.data import DataSource
     from rae_bench.train import train
+    from rae_bench.validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG])
     run = resolve_run(cfg, "celeba", args.model, 0)

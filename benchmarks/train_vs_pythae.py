@@ -73,7 +73,8 @@ def venv_python() -> Path:
 
 def run_spec(args: argparse.Namespace, model: str) -> dict[str, Any]:
     """Our resolved run config (config/config.yaml) with the benchmark's sizes; pythae's side reads it too."""
-    from rae_bench.config import DEFAULT_CONFIG, load_config, resolve_run
+    from rae_bench.config import DEFAULT_CONFIG, resolve_run
+    from rae_bench.validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG])
     run = resolve_run(cfg, "mnist", model, 0)
@@ -91,7 +92,7 @@ def run_spec(args: argparse.Namespace, model: str) -> dict[str, Any]:
 
 def _data(spec: dict[str, Any]):
     from rae_bench.data import DataSource
-    from rae_bench.train import training_data
+    from rae_bench.runs import training_data
 
     return training_data(spec["run"], DataSource.from_config(spec["data_root"], spec["cache_dir"]))
 

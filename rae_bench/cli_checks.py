@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import ConfigError
-from .validate import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
+from .checks import MAX_SEED, NAME_PATTERN, check_name, schema_problem, short
 
 MAX_COUNT = 2**31 - 1
 # name -> (smallest, largest) allowed value; None: the argument was not given
@@ -188,13 +188,13 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{origin} must be a JSON object ({{...}}), got {short(value)}; pass a JSON object")
     if kind == "settings":  # a part of the config: the keys of config/config.yaml
-        from .config import config_schema
+        from .config import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
 
         problem = schema_problem(config_schema(), value)
         if problem:
             raise ConfigError(f"{origin}: {problem}; pass settings as the workflow does (keys of config/config.yaml)")
     elif kind == "run-config":  # schema, sizes, and the model builds (on the meta device)
-        from .validate import check_run
+        from .validate import check_run  # here: 1.4 s of every `rae-bench --help` (torch) (-X importtime)
 
         check_run(value, origin, "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
     elif kind in JSON_SCHEMAS or kind == "classifier-spec":
@@ -202,7 +202,7 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
         if problem:
             raise ConfigError(f"{origin}: {problem}; pass it as the workflow does")
     if kind == "claims-spec" and "claims" in value:  # the workflow passes the claims inside the spec
-        from .report.claims import check_claims
+        from .report.claims import check_claims  # here: 1.6 s of every `rae-bench --help` (numpy, pandas)
 
         value["claims"] = check_claims(value, origin)
     return value  # sampler-params (and "object"): the sampler checks its own params when it is built
@@ -212,7 +212,7 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
 def _classifier_spec_schema() -> dict[str, Any]:
     """rae-bench train-classifier --spec (config.classifier_spec): the dataset's source and options, and the
     keys of features.classifier as the config schema types them."""
-    from .config import config_schema
+    from .config import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
 
     training = config_schema()["definitions"]["classifier"]["properties"]
     return {"type": "object", "required": ["source"],

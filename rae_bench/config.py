@@ -7,6 +7,10 @@ model's settings never invalidates a trained model:
 
     training defaults <- dataset.training <- run.training <- run.datasets[ds].training
     run.params <- run.datasets[ds].params
+
+Reading, merging, the schema check and resolution only: this module sits beside ``data``, below the models.
+The checks that need the model and sampler registries or build models (and ``load_config``, which runs
+them) are :mod:`rae_bench.validate`'s.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
+from .checks import MAX_LATENT_DIM, MAX_SEED, NAME_PATTERN
 from .errors import ConfigError, unknown_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +56,27 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's loader:
 def config_schema() -> dict[str, Any]:
     """The workflow config's JSON schema (workflow/schemas/config.schema.yaml), read once."""
     return yaml.load(SCHEMA_PATH.read_text(), Loader=SAFE_LOADER)
+
+
+@functools.lru_cache(maxsize=1)
+def run_schema() -> dict[str, Any]:
+    """JSON schema of a resolved run config (config.resolve_run), from the workflow schema's pieces."""
+    training = copy.deepcopy(config_schema()["definitions"]["training"])
+    training["required"] = ["epochs", "batch_size"]
+    name = {"type": "string", "pattern": NAME_PATTERN}
+    return {
+        "type": "object",
+        "required": ["dataset", "source", "run", "model", "params", "latent_dim", "arch", "seed", "training"],
+        "properties": {
+            "dataset": name, "run": name, "model": {"type": "string"}, "source": {"type": "string"},
+            "options": {"type": "object"}, "params": {"type": "object"},
+            "n_train": {"type": ["integer", "null"], "minimum": 1},
+            "latent_dim": {"type": "integer", "minimum": 1, "maximum": MAX_LATENT_DIM},
+            "arch": config_schema()["properties"]["arch"],
+            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+            "training": training,
+        },
+    }
 
 
 # The sections that decide what a run trains and how its codes are sampled. A file that declares
@@ -85,15 +111,6 @@ def read_config_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"config file {p} does not hold a mapping of settings; write it as `key: value` lines")
         cfg = merge_config_file(cfg, loaded)
-    return cfg
-
-
-def load_config(paths: Iterable[str | os.PathLike[str]], validate: bool = True) -> dict[str, Any]:
-    cfg = read_config_files(paths)
-    if validate:
-        validate_config(cfg)
-    else:
-        expand_sweeps(cfg)
     return cfg
 
 
@@ -178,11 +195,11 @@ def coerce_typed_strings(cfg: dict[str, Any], validator: Any) -> None:
             return
 
 
-def validate_config(cfg: dict[str, Any]) -> None:
-    """Check ``cfg`` against the workflow's JSON schema, expand its sweeps (in place), and check
-    the cross-references between sections."""
+def check_schema(cfg: dict[str, Any]) -> None:
+    """Check ``cfg`` against the workflow's JSON schema, strings the schema wants as numbers or booleans
+    coerced first (in place); the whole-config checks that build models are rae_bench.validate's."""
     if SCHEMA_PATH.exists():
-        import jsonschema
+        import jsonschema  # here: 55 ms, which the report jobs importing this module for resolve_run never need
 
         validator = jsonschema.Draft202012Validator(config_schema())
         coerce_typed_strings(cfg, validator)
@@ -196,55 +213,6 @@ def validate_config(cfg: dict[str, Any]) -> None:
             message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
             raise ConfigError(f"config value at '{where}' is invalid: {message}; fix it in the config "
                               f"(allowed values: workflow/schemas/{SCHEMA_PATH.name})")
-    expand_sweeps(cfg)
-    check_references(cfg)
-    from .validate import check_config_params
-
-    check_config_params(cfg)  # model and sampler params, dataset options: built (on no memory) before any job
-
-
-def check_references(cfg: Mapping[str, Any]) -> None:
-    """Names used in tables and sweeps must exist in their sections, and models/samplers in the registries."""
-    from .models import MODELS
-    from .samplers import SAMPLERS
-
-    for sweep in cfg.get("sweeps", {}).values():
-        for ds in sweep["datasets"]:
-            if ds not in cfg.get("datasets", {}):
-                raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
-
-    for run_name, run in cfg.get("models", {}).items():
-        if run["model"] not in MODELS:
-            raise unknown_name("model", run["model"], tuple(MODELS))
-        for sampler in run.get("samplers", {}):  # a run's overrides of a sampler the config defines
-            if sampler not in cfg.get("samplers", {}):
-                raise ConfigError(f"models.{run_name}.samplers.{sampler}: no sampler '{sampler}' under samplers "
-                                  f"(defined: {', '.join(cfg.get('samplers', {})) or 'none'}); add it there or "
-                                  f"remove the override")
-    for sampler in cfg.get("samplers", {}):
-        if sampler not in SAMPLERS:
-            raise unknown_name("sampler", sampler, tuple(SAMPLERS))
-    for figure, spec in cfg.get("figures", {}).items():
-        if spec["sweep"] not in cfg.get("sweeps", {}):
-            raise unknown_name("sweep", spec["sweep"], tuple(cfg.get("sweeps", {})))
-        swept = cfg["sweeps"][spec["sweep"]]["models"]
-        for model in [spec.get("model"), spec.get("mask_model"), *spec.get("models", [])]:
-            if model is not None and model not in swept:
-                raise ConfigError(f"figure '{figure}' draws model '{model}', which sweep '{spec['sweep']}' does not "
-                                  f"train; add it to sweeps.{spec['sweep']}.models or use one of: {', '.join(swept)}")
-    for table, spec in cfg.get("tables", {}).items():
-        if "sweep" in spec and spec["sweep"] not in cfg.get("sweeps", {}):
-            raise unknown_name("sweep", spec["sweep"], tuple(cfg.get("sweeps", {})))
-        for ds in spec.get("datasets", []):
-            if ds not in cfg.get("datasets", {}):
-                raise unknown_name("dataset", ds, tuple(cfg.get("datasets", {})))
-        for row in spec.get("rows", []):
-            if "model" not in row:  # placeholder row: published value only
-                continue
-            if row["model"] not in cfg.get("models", {}):
-                raise unknown_name("model", row["model"], tuple(cfg.get("models", {})))
-            if row["sampler"] not in cfg.get("samplers", {}):
-                raise unknown_name("sampler", row["sampler"], tuple(cfg.get("samplers", {})))
 
 
 def dataset_entry(cfg: Mapping[str, Any], dataset: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping
 
 from .config import resolve_run, sweep_latent_dims, sweep_run_name
 from .errors import ConfigError
+from .models import MODELS
+from .report.specs import selected_rows  # tables' rows as the report reads them (plan sits above report)
 from .snapshots import snapshot_steps
 
 STEP_COSTS = Path(__file__).resolve().parent / "step_costs.json"
@@ -71,8 +73,6 @@ def training_steps(run: Mapping[str, Any]) -> int:
 
 def epoch_end_batches(run: Mapping[str, Any]) -> int:
     """Batches a resolved run's model processes between epochs (``on_epoch_end``), over the whole run."""
-    from .models import MODELS
-
     n, _ = train_items(run)
     batch = int(run["training"]["batch_size"])
     per_epoch = MODELS[run["model"]].epoch_end_batches(run["params"], n // batch if n >= batch else 1)
@@ -128,8 +128,6 @@ def step_seconds(costs: Mapping[str, Any], model: str, arch: str, shape: str, ba
 
 def plan(cfg: Mapping[str, Any], targets: Iterable[str] | None = None,
          costs: Mapping[str, Any] | None = None) -> list[PlannedRun]:
-    from .report.specs import selected_rows  # plan reads tables as the report does (it sits beside report)
-
     costs = costs or load_step_costs()
     tables = cfg.get("tables", {})
     best = {(name, row["model"]) for name, t in tables.items() if "rows" in t

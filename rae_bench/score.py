@@ -23,23 +23,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from .atomic import current_umask
+from .atomic import atomic_path, current_umask
+from .data.readers import IMAGE_EXTENSIONS, NPZ_READ_ERRORS, npz_content, npz_read_error, open_folder
 from .errors import ConfigError, DataError, output_error, unknown_name
+from .evaluate import draw_samples, encode_all, generate, load_pair, test_subset
 from .metrics import KNN_K, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid, prd_scores, prdc
+from .runs import pick_device
 
 # knn: k-NN precision/recall and density/coverage (prdc's definitions); fid_inf: FID at N = infinity
 METRICS = ("fid", "kid", "prd", "knn", "fid_inf")
-IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")  # pytorch-fid's
-IMAGE_KEYS = ("arr_0", "images")
 PRD_CLUSTERS = 20  # prd_scores' default: PRD needs at least half as many images per side
-GRAY_MODES = ("1", "L", "LA", "I;16", "I", "F")
 
 
 @dataclass
@@ -61,102 +63,18 @@ class ScoreInput:
         return {"path": self.path, "kind": self.kind, "n": len(self) or None}
 
 
-# --------------------------------------------------------------------------- image folders
-
-
-def _read_image(path: Path, mode: str) -> np.ndarray:
-    from .data.files import open_image  # here: rae_bench.data imports this module
-
-    try:
-        with open_image(path) as img:
-            return np.asarray(img.convert(mode))
-    except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
-        raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
-                        f"replace or delete the file".replace("\n", " ")) from None
-
-
-class ImageFolder:
-    """The images of a folder as uint8 N x C x H x W, read from disk one slice at a time."""
-
-    def __init__(self, files: list[Path], mode: str, size: tuple[int, int]):
-        self.files, self.mode, self.size = files, mode, size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: slice) -> torch.Tensor:
-        if not isinstance(index, slice):
-            raise TypeError("ImageFolder is read in slices: folder[start:stop]")
-        arrays = [_read_image(f, self.mode) for f in self.files[index]]
-        batch = np.stack(arrays)
-        batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
-        return torch.from_numpy(np.ascontiguousarray(batch))
-
-
-def _probe(path: Path) -> tuple[tuple[int, int], str]:
-    """Size and mode of an image file, from its header."""
-    from .data.files import open_image
-
-    try:
-        with open_image(path) as img:  # a decompression bomb: refused from its header, with its size
-            return img.size, img.mode
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read image {path} ({type(exc).__name__}); replace or delete the file") from None
-
-
-def open_folder(path: Path, n: int | None = None) -> ImageFolder:
-    """The first ``n`` images of a folder (sorted by name); all must have the same size."""
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise DataError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                        f"point at the folder with the image files")
-    files = files[:n]
-    sizes, gray = {}, True
-    for f in files:
-        size, mode = _probe(f)
-        sizes.setdefault(size, f)
-        gray = gray and mode in GRAY_MODES
-        if len(sizes) > 1:
-            (s1, f1), (s2, f2) = sizes.items()
-            raise DataError(f"images in {path} differ in size: {f1.name} is {s1[0]}x{s1[1]}, {f2.name} is "
-                            f"{s2[0]}x{s2[1]}; resize them to one size first")
-    return ImageFolder(files, "L" if gray else "RGB", next(iter(sizes)))
-
-
 # --------------------------------------------------------------------------- .npz files
-
-
-def images_from_array(arr: np.ndarray, where: str) -> torch.Tensor:
-    """uint8 N x H x W, N x H x W x C (C = 1, 3, 4; alpha dropped) or N x C x H x W -> N x C x H x W."""
-    if arr.dtype != np.uint8:
-        raise DataError(f"{where} holds {arr.dtype} images; save them as uint8 0..255 "
-                        f"(e.g. (x * 255).round().astype(np.uint8))")
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
-        arr = arr[..., :3].transpose(0, 3, 1, 2)
-    elif not (arr.ndim == 4 and arr.shape[1] in (1, 3)):
-        raise DataError(f"{where} has shape {arr.shape}; images must be N x H x W x C (C = 1, 3 or 4) or N x H x W")
-    if arr.shape[0] == 0:
-        raise DataError(f"{where} holds no images; save at least two")
-    return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def open_npz(path: Path, n: int | None = None) -> ScoreInput:
     """Images, or (pytorch-fid / this suite's) statistics, from a ``.npz`` file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.files)
-            if "mu" in keys and "sigma" in keys:
-                return _stats_input(path, {k: data[k] for k in ("mu", "sigma", "features") if k in keys}, n)
-            key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise DataError(f"{path} has no image array (keys: {', '.join(keys) or 'none'}); save the images "
-                                f"under 'arr_0' or 'images', or statistics as 'mu' and 'sigma'")
-            arr = data[key]
-    except (OSError, ValueError, EOFError) as exc:  # not a zip, truncated, pickled objects
-        raise DataError(f"cannot read {path} as .npz ({type(exc).__name__}); save it with numpy.savez") from None
-    return ScoreInput(str(path), "npz", images=images_from_array(arr, f"{path} ['{key}']")[:n])
+    kind, content = npz_content(path)
+    if kind == "stats":
+        try:
+            return _stats_input(path, content, n)
+        except NPZ_READ_ERRORS as exc:  # e.g. mu saved as strings
+            raise npz_read_error(path, exc) from None
+    return ScoreInput(str(path), "npz", images=content[:n])
 
 
 def _stats_input(path: Path, entries: dict[str, np.ndarray], n: int | None) -> ScoreInput:
@@ -187,9 +105,6 @@ def sampler_folder(path: Path) -> tuple[Path, Path]:
 
 def sample_run(path: Path, n: int, device: str | torch.device = "cpu") -> torch.Tensor:
     """``n`` samples of a sampler folder's (model, sampler) pair, drawn and quantised as ``evaluate`` does."""
-    from .evaluate import draw_samples, load_pair
-    from .train import pick_device
-
     model_path, sampler_path = sampler_folder(path)
     dev = pick_device(str(device))
     model, blob, smp = load_pair(model_path, sampler_path, dev)
@@ -340,7 +255,7 @@ def _png_name(i: int, n: int) -> str:
 
 def _write_pngs(chunks: Iterable[np.ndarray], n: int, folder: Path) -> None:
     """N x H x W x C uint8 (given in chunks) as ``000000.png``.. in a fresh folder, moved into place when complete."""
-    from PIL import Image
+    from PIL import Image  # here: 15 ms (-X importtime) that scoring never needs
 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise DataError(f"{folder} already exists and is not an empty folder; remove it or choose another --out")
@@ -369,10 +284,6 @@ def _write_pngs(chunks: Iterable[np.ndarray], n: int, folder: Path) -> None:
 def _write_npz(chunks: Iterable[np.ndarray], n: int, out: Path) -> None:
     """One ``arr_0`` of ``n`` rows, written chunk by chunk into an uncompressed ``.npz`` (what ``np.savez``
     writes), so that an array larger than memory never has to be held whole."""
-    import zipfile
-
-    from .atomic import atomic_path
-
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         with archive.open("arr_0.npy", "w", force_zip64=True) as handle:
             header = False
@@ -454,11 +365,6 @@ def export_samples(model_path: str | os.PathLike[str], sampler_path: str | os.Pa
     Up to :data:`SAMPLE_CHUNK_BYTES` of output the samples are one draw, exactly those ``evaluate`` scores
     for the same ``n``; a larger request is refused when the disk cannot hold it, else drawn and written in
     chunks from the same seeded generator, with a progress bar."""
-    from tqdm import tqdm
-
-    from .evaluate import draw_samples, encode_all, generate, load_pair, test_subset
-    from .train import pick_device
-
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     dev = pick_device(str(device))

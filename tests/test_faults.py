@@ -41,8 +41,9 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path
 
 from rae_bench.atomic import stale_temporaries
 from rae_bench.config import DEFAULT_CONFIG
+from rae_bench.runs import load_model
 from rae_bench.samplers import load_sampler
-from rae_bench.train import load_checkpoint, load_model
+from rae_bench.train import load_checkpoint
 
 REPO = fh.REPO
 
@@ -878,7 +879,7 @@ def test_bad_params_stop_snakemake_before_any_job(finished, tmp_path):
 def test_config_params_check_is_fast():
     """validate_config builds every (run, dataset) model of the default config on the meta device: cheap."""
     from rae_bench import validate
-    from rae_bench.config import load_config
+    from rae_bench.validate import load_config
 
     load_config([DEFAULT_CONFIG])  # imports
     validate._CHECKED.clear()

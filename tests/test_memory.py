@@ -11,6 +11,7 @@ import torch
 
 import rae_bench.train as train_mod
 from rae_bench.data import DataSource, clear_cache, load
+from rae_bench.runs import training_data
 
 try:
     from tests import fixtures_data as fx
@@ -45,7 +46,7 @@ def test_training_tensor_is_the_cached_array_itself(celeba_src, monkeypatch):
 
     monkeypatch.setattr(np, "load", spy)
     full = load("celeba", "train", celeba_src, {"holdout": 2})
-    data = train_mod.training_data(run_config(n_train=6), celeba_src)
+    data = training_data(run_config(n_train=6), celeba_src)
     assert len(loaded) == 1 and loaded[0].dtype == np.uint8
     # no copy between the .npy read and the trainer: same memory, and n_train is a view
     assert np.shares_memory(loaded[0], full.numpy())

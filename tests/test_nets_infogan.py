@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from rae_bench.config import config_schema, load_config, resolve_run
+from rae_bench.config import config_schema, resolve_run, run_schema
 from rae_bench.models.base import build_model
 from rae_bench.nets import PRESETS, build_decoder, build_encoder
-from rae_bench.validate import run_schema
+from rae_bench.validate import load_config
 
 
 def layer_kinds(net: nn.Module) -> list[str]:

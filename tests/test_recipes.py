@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rae_bench.config import deep_merge, load_config, read_config_files, resolve_run, resolve_sampler
+from rae_bench.config import deep_merge, read_config_files, resolve_run, resolve_sampler
 from rae_bench.plan import table_runs, train_items, training_steps
 from rae_bench.report.specs import table_spec
+from rae_bench.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "config" / "recipes"

@@ -93,7 +93,7 @@ def test_sample_grid_is_pixel_identical_to_torchvisions(tmp_path, channels, n):
     from PIL import Image
     from torchvision.utils import save_image
 
-    from rae_bench.report.grid import save_grid
+    from rae_bench.grid import save_grid
 
     x = torch.randint(0, 256, (n, channels, 12, 9), generator=torch.Generator().manual_seed(n), dtype=torch.uint8)
     save_grid(x, tmp_path / "ours.png", nrow=8)
@@ -135,7 +135,7 @@ def test_cells_are_mean_sd_with_n_in_caption_and_for_short_cells(tmp_path):
 
 
 def test_seeds3_profile_adds_seeds_and_keeps_the_profile():
-    from rae_bench.config import load_config
+    from rae_bench.validate import load_config
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1] / "config"
     quick = load_config([root / "config.yaml"])

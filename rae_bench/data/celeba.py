@@ -72,7 +72,7 @@ PARTITIONS = {"train": 0, "test": 2}
 # torchvision's md5 of the text files (name -> md5).
 def _tvd():
     """torchvision.datasets, imported when first needed: reading the preprocessed cache needs none of it."""
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # here: 1.7 s after torch (-X importtime)
 
     return tvd
 
@@ -109,7 +109,7 @@ def preprocess(img: Image.Image) -> np.ndarray:
     """A PIL face -> uint8 array 3 x 64 x 64 (centre crop, then antialiased bilinear resize)."""
     img = img.convert("RGB")
     side = crop_size(img.size[0])
-    import torchvision.transforms.functional as TF
+    import torchvision.transforms.functional as TF  # here: 1.7 s after torch (-X importtime), preprocessing only
     from torchvision.transforms import InterpolationMode
 
     img = TF.center_crop(img, [side, side])
@@ -374,7 +374,7 @@ def read_attr_file(path: Path) -> tuple[list[str], dict[str, int], np.ndarray]:
 
     Returns (attribute names, image name -> row, int8 array of -1/1 values).
     """
-    import pandas as pd
+    import pandas as pd  # here: 0.23 s (-X importtime), reading the attribute file only
 
     bad = f"replace it with the original {ATTR_FILE}"
     with open(path, "rb") as handle:

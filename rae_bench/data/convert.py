@@ -12,3 +12,9 @@ def to_float(batch: torch.Tensor) -> torch.Tensor:
     if batch.dtype == torch.uint8:
         return batch.float().div_(255)
     return batch.float()
+
+
+def as_float_images(batch) -> torch.Tensor:
+    """:func:`to_float` of a tensor or a numpy array (which becomes a tensor): what feature extractors feed
+    their networks."""
+    return to_float(torch.as_tensor(batch))

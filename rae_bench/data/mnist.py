@@ -61,7 +61,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
 
 def _tvd():
     """torchvision.datasets, imported when a split is first read (not when the module is)."""
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # here: 1.7 s after torch (-X importtime)
 
     return tvd
 

@@ -2,9 +2,9 @@
 
 The Inception names (pytorch-fid's network, which imports torchvision: seconds at the start of every job)
 load on first use (PEP 562 ``__getattr__``); everything else is imported here.
-
-Import order matters: ``features`` first (the others use its image conversion).
 """
+import importlib
+
 from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
 from rae_bench.metrics.features import EXTRACTORS, RawExtractor, build_extractor, extract_features
 
@@ -83,8 +83,6 @@ _LAZY = {name: "rae_bench.metrics.inception" for name in (
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value

@@ -18,8 +18,8 @@ from torch import nn
 from tqdm import tqdm
 
 from rae_bench.atomic import torch_save
+from rae_bench.data.convert import as_float_images
 from rae_bench.errors import CheckpointError, DataError, TrainingDiverged
-from rae_bench.metrics.features import as_float_images
 
 
 def _block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:

@@ -12,30 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rae_bench.data.convert import as_float_images
 from rae_bench.errors import ConfigError, unknown_name
+from rae_bench.metrics.classifier import ClassifierExtractor
 
 EXTRACTORS = ("inception", "classifier", "raw")
-
-
-def _to_float(batch: torch.Tensor) -> torch.Tensor:
-    """Private stand-in for ``rae_bench.data.to_float`` (same rule)."""
-    if batch.dtype == torch.uint8:
-        return batch.float().div_(255.0)
-    return batch.float()
-
-
-_converter = None
-
-
-def as_float_images(batch) -> torch.Tensor:
-    """uint8 -> float32 in [0, 1]; float -> float32 (``rae_bench.data.to_float``); numpy becomes a tensor."""
-    global _converter
-    if _converter is None:  # resolved lazily: no import cycle with rae_bench.data
-        try:
-            from rae_bench.data import to_float as _converter
-        except ImportError:  # rae_bench.data not (yet) exporting it
-            _converter = _to_float
-    return _converter(torch.as_tensor(batch))
 
 
 class RawExtractor:
@@ -59,6 +40,8 @@ def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None
     if name == "raw":
         return RawExtractor()
     if name == "inception":
+        # here: pytorch-fid's network imports torchvision, 2.5 s after torch (-X importtime), which jobs
+        # on the classifier or raw features never pay
         from rae_bench.metrics.inception import InceptionExtractor
 
         return InceptionExtractor(inception_weights, download=download, device=device, batch_size=batch_size,
@@ -66,8 +49,6 @@ def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None
     if name == "classifier":
         if classifier_path is None:
             raise ConfigError("feature extractor 'classifier' needs a classifier file; pass classifier_path (train one with the classifier rule)")
-        from rae_bench.metrics.classifier import ClassifierExtractor
-
         return ClassifierExtractor(Path(classifier_path), device=device, batch_size=batch_size)
     raise unknown_name("feature extractor", name, EXTRACTORS)
 

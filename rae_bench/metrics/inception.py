@@ -24,11 +24,12 @@ import torch
 
 import pytorch_fid.inception as pfi
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from rae_bench.metrics import inception_backends as ib
 
+from rae_bench.data.convert import as_float_images
 from rae_bench.errors import CheckpointError, ConfigError, DataError, RaeBenchError
-from rae_bench.metrics.features import as_float_images
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_SIZE = 95_628_359
@@ -144,8 +145,6 @@ def fast_inference(model: torch.nn.Module) -> torch.nn.Module:
     conv's weight scale and bias (one pass over the activations fewer), and
     oneDNN's convolutions are faster on channels-last (NHWC) tensors.
     """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     model.eval()
     for module in model.modules():
         conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)

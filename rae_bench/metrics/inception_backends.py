@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from importlib.metadata import version as pkg_version
 from typing import Callable
 
 import numpy as np
@@ -102,7 +103,7 @@ def openvino_folder(body: torch.nn.Module) -> Path:
 def compile_openvino_f32(model, hint: str = "LATENCY"):
     """``model`` compiled for the CPU plugin in f32 (checked: bf16 / f16 would change the FID), with the
     performance ``hint`` and torch's thread count."""
-    import openvino as ov
+    import openvino as ov  # an optional extra (pip install '.[fast]')
 
     config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": hint}
     compiled = ov.Core().compile_model(model, "CPU", config)
@@ -113,7 +114,7 @@ def compile_openvino_f32(model, hint: str = "LATENCY"):
 
 
 def openvino_runner(body: torch.nn.Module) -> Runner:
-    import openvino as ov
+    import openvino as ov  # an optional extra (pip install '.[fast]')
 
     # Conversion (a trace of the whole net) takes ~15 s here, so the IR is cached per weights + version;
     # the folder is written aside and renamed into place, so concurrent jobs never read half a model.
@@ -146,7 +147,7 @@ def openvino_runner(body: torch.nn.Module) -> Runner:
 
 
 def onnxruntime_runner(body: torch.nn.Module) -> Runner:
-    import onnxruntime as ort
+    import onnxruntime as ort  # an optional extra (pip install '.[fast-onnx]')
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "inception.onnx")
@@ -165,7 +166,7 @@ def onnxruntime_runner(body: torch.nn.Module) -> Runner:
 
 
 def compile_runner(body: torch.nn.Module) -> Runner:
-    import torch._inductor.config as inductor_config
+    import torch._inductor.config as inductor_config  # here: seconds after torch (-X importtime), compile backend only
 
     inductor_config.freezing = True
     compiled = torch.compile(body, dynamic=False)
@@ -198,8 +199,6 @@ def version(name: str) -> str:
     """Version of the package behind backend ``name`` (for the extractor's info)."""
     module = {"openvino": "openvino", "onnxruntime": "onnxruntime"}.get(name, "torch")
     try:
-        from importlib.metadata import version as pkg_version
-
         return pkg_version(module)
     except Exception:  # noqa: BLE001 - metadata missing: report nothing rather than fail
         return "?"

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-ACTIVE_THRESHOLD = 0.1
+from rae_bench.checks import ACTIVE_THRESHOLD
 
 
 def _to_numpy(x: Any) -> np.ndarray:

@@ -121,7 +121,7 @@ def _check_features(eval_features: Any, ref_features: Any, num_clusters: int) ->
 
 
 def _cluster(eval_f: np.ndarray, ref_f: np.ndarray, num_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.cluster import MiniBatchKMeans  # here: 1.8 s (-X importtime), only in jobs that score PRD
 
     data = np.concatenate([eval_f, ref_f], axis=0)
     kmeans = MiniBatchKMeans(n_clusters=int(num_clusters), n_init=_KMEANS_N_INIT, batch_size=_KMEANS_BATCH_SIZE,

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,8 +93,6 @@ MAX_NPZ_BYTES = 2**31  # all members of a stats file, uncompressed (2 GiB: 250,0
 def check_npz_sizes(path: Path, limit: int = MAX_NPZ_BYTES) -> None:
     """Refuse an .npz whose members declare more than ``limit`` bytes, or whose numpy headers claim more than the
     member holds, before anything is inflated. ``zipfile`` never reads past a member's declared size."""
-    import zipfile
-
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
         declared = sum(m.file_size for m in members)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError, unknown_name
 from ..nets import build_decoder, build_encoder
-from ..validate import check_param_types
+from ..checks import check_param_types
 
 Optimizers = dict[str, torch.optim.Optimizer]
 

@@ -66,8 +66,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import ACTIVE_THRESHOLD  # 0.1, the authors' code: active_dim = count(m >= 0.1)
 from ..errors import ConfigError
-from ..metrics.latent_stats import ACTIVE_THRESHOLD  # 0.1, the authors' code: active_dim = count(m >= 0.1)
 from .base import GenerativeAE, Optimizers, register
 from .critics import (check_betas, check_nonnegative, check_positive_int, latent_critic, make_optimizer,
                       scaled_lr, wgan_gp_critic_loss)

@@ -16,7 +16,7 @@ import re
 from importlib.metadata import EntryPoint, entry_points
 
 from ..errors import ConfigError
-from ..validate import NAME_PATTERN, short
+from ..checks import NAME_PATTERN, short
 from .base import MODELS, GenerativeAE, register
 
 GROUP = "rae_bench.models"

@@ -6,12 +6,16 @@ reruns only when its own spec changes) and ask ``required_metrics`` for the
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..config import extractor_for, n_samples_for, resolve_run, sweep_latent_dims, sweep_run_name
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BEST_MARK = " \u2020"  # the dagger that marks a best-checkpoint row (LaTeX: $^\dagger$)
+HIGHER_IS_BETTER = {"table4"}  # tables where the highest value is best
 
 
 def _true_n(cfg: Mapping[str, Any], ds: str) -> int | None:
@@ -122,3 +126,12 @@ def claims_metrics(spec: Mapping[str, Any], results: str = "results") -> list[st
     """The metrics.json files a claims spec reads."""
     specs = [*spec.get("tables", {}).values(), *spec.get("sweeps", {}).values()]
     return list(dict.fromkeys(p for s in specs for p in required_metrics(s, results)))
+
+
+def without_best_twins(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that rank: a best-checkpoint twin of a final row would count one model twice."""
+    if "selection" not in df:
+        return df
+    finals = set(df.loc[df["selection"] != "best_checkpoint", "row"])
+    twin = (df["selection"] == "best_checkpoint") & df["row"].str.removesuffix(BEST_MARK).isin(finals)
+    return df[~twin]

@@ -15,20 +15,17 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..errors import ConfigError, DataError
+from .agreement import table_caption
+from .latex import DATASET_HEAD, METRIC_HEAD, latex_escape
 from .published import published
-from .specs import BEST_MARK
+from .specs import BEST_MARK, HIGHER_IS_BETTER
 
 TABLE_METRICS = {"table1": ("fid_gen",), "table3": ("fid_rec", "fid_gen"), "table4": ("precision", "recall"),
                  "table5": ("fid_rec", "fid_gen")}
-HIGHER_IS_BETTER = {"table4"}
 NUMERIC_METRICS = ("fid_rec", "fid_gen", "mse_rec", "precision", "recall", "kid", "kid_std", "active_dims", "nac",
                    "knn_precision", "knn_recall", "density", "coverage", "fid_gen_inf")
 # tables printed with datasets as rows and the config's rows as column groups
 TRANSPOSED = {"table5"}
-METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "recall": "Recall", "kid": "KID",
-               # opt-in columns (a table's metrics: list): k-NN metrics (metrics/knn.py), FID at N = infinity
-               "knn_precision": "k-NN Prec.", "knn_recall": "k-NN Rec.", "density": "Density", "coverage": "Coverage",
-               "fid_gen_inf": "Gen. FID-inf"}
 INFINITE_N = {"fid_gen_inf"}  # columns extrapolated to infinitely many samples (metrics/fid_infinity.py)
 METRIC_DIGITS = {"kid": 4}  # decimals in LaTeX cells (default 2): KID values are around 1e-2
 
@@ -41,7 +38,8 @@ def table_metrics(name: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
         raise ConfigError(f"table '{name}' asks for unknown metrics {', '.join(unknown)}; "
                           f"valid table metrics: {', '.join(METRIC_HEAD)}")
     return metrics
-DATASET_HEAD = {"mnist": "MNIST", "fashion_mnist": "Fashion", "cifar10": "CIFAR-10", "celeba": "CelebA"}
+
+
 TABLE_SOURCE = {"table1": "MaskAAE (Mondal et al., UAI 2020), Table 1",
                 "table3": "FlexAE (Mondal et al., UAI 2021), Table 3",
                 "table4": "FlexAE (Mondal et al., UAI 2021), Table 4 (precision/recall of Sajjadi et al. 2018, max F_1/8 / max F_8)",
@@ -57,15 +55,6 @@ def metrics_path(results: str | Path, dataset: str, model: str, seed: int, sampl
                  selection: str = "final") -> Path:
     folder = Path(results) / dataset / model / f"seed{seed}" / sampler
     return (folder / "best_checkpoint" if selection == "best_checkpoint" else folder) / "metrics.json"
-
-
-def without_best_twins(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows that rank: a best-checkpoint twin of a final row would count one model twice."""
-    if "selection" not in df:
-        return df
-    finals = set(df.loc[df["selection"] != "best_checkpoint", "row"])
-    twin = (df["selection"] == "best_checkpoint") & df["row"].str.removesuffix(BEST_MARK).isin(finals)
-    return df[~twin]
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
@@ -141,12 +130,6 @@ def collect(name: str, spec: Mapping[str, Any], results: str | Path) -> pd.DataF
     return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-        text = text.replace(a, b)
-    return text.replace("beta-", r"$\beta$-").replace("\u2020", r"$^\dagger$")
-
-
 def _cell(value: Any, std: Any = math.nan, digits: int = 2, n: int | None = None) -> str:
     """``value``, ``value +- std`` when several seeds ran, with ``_{n=k}`` where ``n`` is given (a cell with
     fewer seeds than the rest of its table: the caption states the common n)."""
@@ -220,8 +203,6 @@ def _selection_note(df: pd.DataFrame) -> str:
 
 def _caption(name: str, df: pd.DataFrame) -> str:
     """The caption as LaTeX: the setup, then how well our ordering agrees with the paper's."""
-    from .agreement import table_caption  # agreement builds on this module's constants
-
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, "extractor_accuracy", "extractor_baseline"])))
     setup = (df.sort_values("extractor_accuracy", na_position="last").drop_duplicates("dataset")
              .set_index("dataset").loc[list(dict.fromkeys(df["dataset"]))].reset_index())
@@ -231,9 +212,9 @@ def _caption(name: str, df: pd.DataFrame) -> str:
             + TABLE_SOURCE[name] + " (Inception features, 10,000 samples); a dash marks a missing cell. ")
     if any(r.extractor != "inception" for r in setup.itertuples() if isinstance(r.extractor, str)):
         note += "Values from other feature extractors are not on the published scale. "
-    text = _latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df)
+    text = latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df)
                          + _selection_note(df))
-    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), _latex_escape(_warmup_notes(df)),
+    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), latex_escape(_warmup_notes(df)),
                                 table_caption(name, df)) if t)
 
 
@@ -247,9 +228,9 @@ def to_latex(name: str, df: pd.DataFrame) -> str:
     width = 2 * len(metrics)
 
     def ds_head(d: str) -> str:
-        return DATASET_HEAD.get(d, _latex_escape(d))
+        return DATASET_HEAD.get(d, latex_escape(d))
 
-    group_head, line_head = (_latex_escape, ds_head) if transposed else (ds_head, _latex_escape)
+    group_head, line_head = (latex_escape, ds_head) if transposed else (ds_head, latex_escape)
 
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{{_caption(name, df)}}}", rf"\label{{tab:{name}}}",

@@ -9,7 +9,7 @@ import torch
 from ..atomic import torch_save
 from ..errors import CheckpointError, ConfigError, RaeBenchError, unknown_name
 from ..models.base import GenerativeAE
-from ..validate import MAX_SEED, check_param_types, short
+from ..checks import MAX_SEED, check_param_types, short
 
 SAMPLERS: dict[str, type["Sampler"]] = {}
 S = TypeVar("S", bound=type["Sampler"])

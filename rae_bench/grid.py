@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from .atomic import atomic_path
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
@@ -38,7 +38,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndar
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int = 8) -> None:
     """Write ``image_grid(images, nrow)`` to ``path`` as PNG, atomically."""
-    from PIL import Image
+    from PIL import Image  # here: 15 ms (-X importtime); image_grid (TensorBoard) needs none
 
     with atomic_path(path) as tmp:
         Image.fromarray(image_grid(images, nrow)).save(tmp, format="PNG")
