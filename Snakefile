@@ -33,7 +33,7 @@ config.update(deep_merge(_merged, dict(workflow.config_settings.config)))
 report: "workflow/report/workflow.rst"
 
 
-# The schema (workflow/schemas/config.schema.yaml), then the names: sweeps become runs, and every model,
+# The schema (rae_bench/schemas/config.schema.yaml, shipped with the package), then the names: sweeps become runs, and every model,
 # sampler and dataset a table or figure names must exist. A bad config stops here with one line.
 try:
     validate_config(config)

@@ -30,7 +30,7 @@ from .checks import MAX_LATENT_DIM, MAX_SEED, NAME_PATTERN
 from .errors import ConfigError, unknown_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 
 
@@ -54,7 +54,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's loader:
 
 @functools.lru_cache(maxsize=1)
 def config_schema() -> dict[str, Any]:
-    """The workflow config's JSON schema (workflow/schemas/config.schema.yaml), read once."""
+    """The workflow config's JSON schema (rae_bench/schemas/config.schema.yaml, package data), read once."""
     return yaml.load(SCHEMA_PATH.read_text(), Loader=SAFE_LOADER)
 
 
@@ -198,21 +198,21 @@ def coerce_typed_strings(cfg: dict[str, Any], validator: Any) -> None:
 def check_schema(cfg: dict[str, Any]) -> None:
     """Check ``cfg`` against the workflow's JSON schema, strings the schema wants as numbers or booleans
     coerced first (in place); the whole-config checks that build models are rae_bench.validate's."""
-    if SCHEMA_PATH.exists():
-        import jsonschema  # here: 55 ms, which the report jobs importing this module for resolve_run never need
+    # the schema ships with the package (package data), so an installed rae_bench validates as a checkout does
+    import jsonschema  # here: 55 ms, which the report jobs importing this module for resolve_run never need
 
-        validator = jsonschema.Draft202012Validator(config_schema())
-        coerce_typed_strings(cfg, validator)
-        errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.path))
-        if errors:
-            err = errors[0]
-            where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-            if "propertyNames" in err.schema_path:  # a name that becomes part of a path
-                raise ConfigError(f"name {str(err.instance)[:80]!r} under '{where}' may hold only letters, digits, "
-                                  f"'_' and '-' (it becomes part of file paths); rename it in the config")
-            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
-            raise ConfigError(f"config value at '{where}' is invalid: {message}; fix it in the config "
-                              f"(allowed values: workflow/schemas/{SCHEMA_PATH.name})")
+    validator = jsonschema.Draft202012Validator(config_schema())
+    coerce_typed_strings(cfg, validator)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        if "propertyNames" in err.schema_path:  # a name that becomes part of a path
+            raise ConfigError(f"name {str(err.instance)[:80]!r} under '{where}' may hold only letters, digits, "
+                              f"'_' and '-' (it becomes part of file paths); rename it in the config")
+        message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
+        raise ConfigError(f"config value at '{where}' is invalid: {message}; fix it in the config "
+                          f"(allowed values: rae_bench/schemas/{SCHEMA_PATH.name})")
 
 
 def dataset_entry(cfg: Mapping[str, Any], dataset: str) -> dict[str, Any]:
