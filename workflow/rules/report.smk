@@ -33,7 +33,8 @@ rule table:
     log:
         "logs/table_{table}.log",
     wildcard_constraints:
-        table=r"[A-Za-z0-9_\-]+",  # not "table3.agreement": its .csv is the agreement output of table3
+        # not "table3.agreement" (its .csv is the agreement output of table3), not "claims" (rule claims)
+        table=r"(?!claims\b)[A-Za-z0-9_\-]+",
     conda:
         ENV
     params:
