@@ -131,7 +131,8 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
     order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
     draws = torch.Generator().manual_seed(n + 1)
     used = 0
-    with torch.random.fork_rng(devices=[]):
+    rng = _rng_state()  # CPU and every CUDA device: dropout in training mode must not move training's streams
+    try:
         model.train()
         for start in range(0, min(n, max_batches * batch), batch):
             idx = order[start:start + batch]
@@ -142,6 +143,8 @@ def recalibrate_batchnorm(model: GenerativeAE, data: torch.Tensor, batch: int, d
                 x = x.contiguous(memory_format=torch.channels_last)
             model.decode(model.training_codes(x, draws))
             used += 1
+    finally:
+        _set_rng_state(rng)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return used
@@ -348,18 +351,19 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
         log.truncate(step)
     snapshots = set(snapshot_steps(cfg.get("snapshots"), total))
 
+    def save_model_file(path: Path, weights: torch.nn.Module, result: Mapping[str, Any]) -> None:
+        """A model file (rae_bench.runs.load_model reads it): model.pt, and each snapshot."""
+        torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest,
+                    "data_shape": list(data.shape[1:]), "state": weights.state_dict(), "result": dict(result)}, path)
+
     def save_snapshot() -> None:
         """The weights of this step as a model file, BatchNorm re-estimated on a copy: training goes on as if
-        no snapshot were taken (same weights, same RNG streams)."""
-        rng = _rng_state()
+        no snapshot were taken (same weights; recalibrate_batchnorm leaves the RNG streams as they were)."""
         frozen = copy.deepcopy(model)
         with precision:
             used = recalibrate_batchnorm(frozen, data, batch, dev, channels_last)
-        _set_rng_state(rng)
-        result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n, "bn_recalibration_batches": used}
-        torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest,
-                    "data_shape": list(data.shape[1:]), "state": frozen.state_dict(), "result": result},
-                   snapshot_path(out, step))
+        save_model_file(snapshot_path(out, step), frozen, {"steps": step, "train_seconds": round(elapsed, 3),
+                                                           "n_train": n, "bn_recalibration_batches": used})
 
     def save_checkpoint() -> None:
         torch_save({"format": CHECKPOINT_FORMAT, "config_hash": digest, "step": step, "elapsed": elapsed,
@@ -429,8 +433,7 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
               "images_per_second": round(step * batch / max(elapsed, 1e-9), 1),
               "bn_recalibration_batches": bn_batches, **pretrained}
-    torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest, "data_shape": list(data.shape[1:]),
-                "state": model.state_dict(), "result": result}, out / "model.pt")
+    save_model_file(out / "model.pt", model, result)
     with atomic_path(out / "train_log.csv") as tmp:  # a kill here must not leave half a log
         shutil.copyfile(log.path, tmp)
     write_json(out / "config.json", {"run": dict(run), "config_hash": digest, "result": result})
