@@ -33,7 +33,8 @@ REC_KEYS = ("fid_rec", "mse_rec", "fid_rec_boot")  # what the Rec. choice carrie
 
 
 def _hash_of(path: Path) -> str | None:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    """A model file's config hash; mmap: the weights stay on disk (evaluate reads them once)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     return blob.get("config_hash") if isinstance(blob, dict) else None
 
 

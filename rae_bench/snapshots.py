@@ -24,7 +24,6 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 SNAPSHOT_DIR = "snapshots"
-SELECTIONS = ("final", "best_checkpoint")
 
 
 def snapshot_steps(spec: Mapping[str, Any] | None, total: int) -> list[int]:
