@@ -237,16 +237,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .metrics import extract_features
 
+    if args.snapshots and not args.sampler:  # before any work (the extractor can take seconds to build)
+        raise ConfigError("--snapshots fits a sampler per snapshot: give --sampler NAME (and --sampler-params)")
+    if not args.snapshots and not args.sampler_path:
+        raise ConfigError("give --sampler-path (the fitted sampler state, or where --sampler writes it)")
     cfg = _config(args)
     _setup(args, cfg)
     extractor = _extractor(args.extractor, args, cfg)
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
         fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
-    if args.snapshots and fit is None:
-        raise ConfigError("--snapshots fits a sampler per snapshot: give --sampler NAME (and --sampler-params)")
-    if not args.snapshots and not args.sampler_path:
-        raise ConfigError("give --sampler-path (the fitted sampler state, or where --sampler writes it)")
     settings = dict(extractor=lambda x: extract_features(extractor, x),
                     extractor_name=getattr(extractor, "name", args.extractor),
                     extractor_quality=getattr(extractor, "meta", {}).get("test"),
