@@ -302,7 +302,8 @@ def test_report_shows_tables_curves_and_samples_in_a_browser(report):
     tables, samples, curves = (seen["found"][c] for c in ("Tables", "Samples", "Loss curves"))
     # the table as a page (a CSV would only be a download), with a toggle to the tidy CSV
     assert tables["listed"] == ["table3"] and {"table (HTML)", "tidy CSV"} <= set(tables["toggles"])
-    assert tables["shown"] == {"kind": "html", "path": "tables/table3.html", "tables": 1, "rows": 1 + 5}
+    # header + five rows + WAE-MMD's best-checkpoint twin (selection: both in tests/configs/tiny.yaml)
+    assert tables["shown"] == {"kind": "html", "path": "tables/table3.html", "tables": 1, "rows": 1 + 5 + 1}
     # MNIST's sample grids (8 x 8 digits of 28 px, 2 px apart) and loss curves, decoded by the browser
     assert len(samples["listed"]) == 5 and samples["shown"]["path"].endswith("/samples.png")
     assert (samples["shown"]["width"], samples["shown"]["height"]) == (242, 242)
