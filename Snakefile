@@ -6,9 +6,9 @@ import sys
 
 from snakemake.utils import min_version
 
-from rae_bench.config import deep_merge, read_config_files
+from rae_bench.config.files import deep_merge, read_config_files
+from rae_bench.config.validate import validate_config
 from rae_bench.errors import ConfigError
-from rae_bench.validate import validate_config
 
 min_version("9.0")
 
@@ -18,8 +18,8 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 # Snakemake deep-merges every --configfile over config.yaml; a profile (a file with `profile:`, such as
 # config/paper.yaml) must instead own its run sections whole. Rebuild `config` from the same files with
-# rae_bench's rule (rae_bench.config.merge_config_file), then --config key=value on top, so that jobs see
-# exactly what rae_bench.validate.load_config gives.
+# rae_bench's rule (rae_bench.config.files.merge_config_file), then --config key=value on top, so that jobs
+# see exactly what rae_bench.config.validate.load_config gives.
 try:
     _merged = read_config_files(
         [os.path.join(workflow.basedir, "config/config.yaml"), *workflow.config_settings.configfiles]
@@ -33,7 +33,7 @@ config.update(deep_merge(_merged, dict(workflow.config_settings.config)))
 report: "workflow/report/workflow.rst"
 
 
-# The schema (rae_bench/schemas/config.schema.yaml, shipped with the package), then the names: sweeps become runs, and every model,
+# The schema (rae_bench/config/config.schema.yaml, shipped with the package), then the names: sweeps become runs, and every model,
 # sampler and dataset a table or figure names must exist. A bad config stops here with one line.
 try:
     validate_config(config)

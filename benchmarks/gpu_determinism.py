@@ -44,8 +44,8 @@ def rae(*args: str) -> None:
 def chain(configs: list[str], dataset: str, model: str, sampler: str, seed: int, work: Path,
           device: str = "cuda") -> dict:
     """Run the chain in ``work``; returns the metrics, with the run folder under ``"_run"``."""
-    from rae_bench.config import extractor_for, n_samples_for
-    from rae_bench.validate import load_config
+    from rae_bench.config.resolve import extractor_for, n_samples_for
+    from rae_bench.config.validate import load_config
 
     configs = [str(Path(c).resolve()) for c in configs]  # the commands run in the repository root
     work = work.resolve()

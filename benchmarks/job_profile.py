@@ -112,7 +112,7 @@ def one_job(args: argparse.Namespace, tmp: str) -> dict[str, float]:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # what Snakemake sets for a 1-thread job
     run = json.loads((run_dir / "config.json").read_text())["run"]
-    from rae_bench.validate import load_config
+    from rae_bench.config.validate import load_config
 
     if args.one == "train":
         return profile_job(["train", *host, "--run-config", json.dumps(run), "--threads", "1", "--quiet", "--out", f"{tmp}/train"],

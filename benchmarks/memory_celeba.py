@@ -72,10 +72,11 @@ def make_celeba(root: Path, cache: Path, n: int, seed: int = 0) -> Path:
 def child(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from rae_bench.config import DEFAULT_CONFIG, resolve_run
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.resolve import resolve_run
+    from rae_bench.config.validate import load_config
     from rae_bench.data import DataSource
     from rae_bench.train import train
-    from rae_bench.validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG])
     run = resolve_run(cfg, "celeba", args.model, 0)

@@ -20,10 +20,10 @@ from _common import RESULTS, ROOT
 import torch
 
 from rae_bench.atomic import write_json
-from rae_bench.config import resolve_run
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.models import build_model
 from rae_bench.plan import epoch_end_batches, load_step_costs, step_seconds, train_items, training_steps
-from rae_bench.validate import load_config
 
 
 def main() -> None:

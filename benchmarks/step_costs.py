@@ -31,9 +31,9 @@ from _common import ROOT, cpu_model
 import torch
 
 from rae_bench.atomic import write_json
-from rae_bench.config import resolve_run
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.models import build_model
-from rae_bench.validate import load_config
 
 SHAPES = {"1x28x28": (1, 28, 28), "3x32x32": (3, 32, 32), "3x64x64": (3, 64, 64), "64": (64,)}
 # assumed H100 speed-up over one CPU core for these nets (not measured here: no GPU this session)

@@ -73,8 +73,9 @@ def venv_python() -> Path:
 
 def run_spec(args: argparse.Namespace, model: str) -> dict[str, Any]:
     """Our resolved run config (config/config.yaml) with the benchmark's sizes; pythae's side reads it too."""
-    from rae_bench.config import DEFAULT_CONFIG, resolve_run
-    from rae_bench.validate import load_config
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.resolve import resolve_run
+    from rae_bench.config.validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG])
     run = resolve_run(cfg, "mnist", model, 0)

@@ -29,12 +29,13 @@ import torch
 
 from _common import ROOT, interleaved, median, row, save, scratch
 
-from rae_bench.config import DEFAULT_CONFIG, resolve_run
+from rae_bench.config.files import DEFAULT_CONFIG
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.data import DataSource, to_float
 from rae_bench.models import build_model
 from rae_bench.runs import training_data
 from rae_bench.train import epoch_order, train, uses_channels_last
-from rae_bench.validate import load_config
 
 
 def bare_loop(run: dict[str, Any], data: torch.Tensor) -> dict[str, torch.Tensor]:

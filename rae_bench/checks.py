@@ -2,7 +2,7 @@
 
 What a name that becomes part of a path, a seed, a model's size and a hyper-parameter may be, a learning-rate
 schedule's form, and the one-line form of a JSON-schema violation. Models and samplers check their parameters
-with these; the whole-config checks that build models (:mod:`rae_bench.validate`) sit above them.
+with these; the whole-config checks that build models (:mod:`rae_bench.config.validate`) sit above them.
 """
 from __future__ import annotations
 

@@ -69,14 +69,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, required: bool = False) -> dict[str, Any]:
     """Settings: ``--settings`` JSON (what the workflow passes; checked up front), else ``--config`` files,
     else config/config.yaml."""
-    from .config import DEFAULT_CONFIG
+    from .config.files import DEFAULT_CONFIG
 
     if getattr(args, "settings", None) is not None:
         return args.settings
     files = args.config or ([DEFAULT_CONFIG] if (required or DEFAULT_CONFIG.exists()) else [])
     if not files:
         return {}
-    from .validate import load_config  # only here: it builds models, which the settings branch never needs
+    from .config.validate import load_config  # only here: it builds models, which the settings branch never needs
 
     return load_config(files)
 
@@ -107,7 +107,7 @@ def _setup(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .config import resolve_run
+    from .config.resolve import resolve_run
     from .train import train
 
     cfg = _config(args, required=args.run_config is None)
@@ -142,7 +142,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
-    from .config import classifier_spec
+    from .config.resolve import classifier_spec
     from .data import load, load_labels
     from .metrics import evaluate_classifier, majority_baseline, save_classifier, train_classifier
     from .runs import pick_device
@@ -183,7 +183,7 @@ def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
 
 
 def cmd_reference_stats(args: argparse.Namespace) -> None:
-    from .config import dataset_entry
+    from .config.resolve import dataset_entry
     from .evaluate import test_subset
     from .metrics import extract_features, reference_stats
 
@@ -201,7 +201,7 @@ def _sampler_params(given: dict[str, Any] | None, cfg: dict[str, Any], sampler: 
     on the dataset of the run beside ``model_path`` (its config.json), with that run's own overrides."""
     if given is not None:
         return given
-    from .config import resolve_sampler
+    from .config.resolve import resolve_sampler
 
     record = Path(model_path).parent / "config.json" if model_path else None
     blob = json.loads(record.read_text()) if record is not None and record.is_file() else {}
@@ -344,9 +344,9 @@ def cmd_claims(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .config import DEFAULT_CONFIG
+    from .config.files import DEFAULT_CONFIG
+    from .config.validate import load_config
     from .plan import format_plan, load_step_costs, plan
-    from .validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG, *(args.configfile or [])])
     costs = load_step_costs()

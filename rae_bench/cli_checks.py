@@ -188,15 +188,15 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{origin} must be a JSON object ({{...}}), got {short(value)}; pass a JSON object")
     if kind == "settings":  # a part of the config: the keys of config/config.yaml
-        from .config import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
+        from .config.files import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
 
         problem = schema_problem(config_schema(), value)
         if problem:
             raise ConfigError(f"{origin}: {problem}; pass settings as the workflow does (keys of config/config.yaml)")
     elif kind == "run-config":  # schema, sizes, and the model builds (on the meta device)
-        from .validate import check_run  # here: 1.4 s of every `rae-bench --help` (torch) (-X importtime)
+        from .config.validate import check_run  # here: 1.4 s of every `rae-bench --help` (torch) (-X importtime)
 
-        check_run(value, origin, "pass a run config as rae_bench.config.resolve_run makes it (what the workflow passes)")
+        check_run(value, origin, "pass a run config as rae_bench.config.resolve.resolve_run makes it (what the workflow passes)")
     elif kind in JSON_SCHEMAS or kind == "classifier-spec":
         problem = schema_problem(_classifier_spec_schema() if kind == "classifier-spec" else JSON_SCHEMAS[kind], value)
         if problem:
@@ -210,9 +210,9 @@ def checked_json(text: str | Any, kind: str, origin: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _classifier_spec_schema() -> dict[str, Any]:
-    """rae-bench train-classifier --spec (config.classifier_spec): the dataset's source and options, and the
+    """rae-bench train-classifier --spec (config.resolve.classifier_spec): the dataset's source and options, and the
     keys of features.classifier as the config schema types them."""
-    from .config import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
+    from .config.files import config_schema  # here: 20 ms of every `rae-bench --help` (yaml) (-X importtime)
 
     training = config_schema()["definitions"]["classifier"]["properties"]
     return {"type": "object", "required": ["source"],

@@ -1,6 +1,6 @@
 """What a config will train, and what it will cost, before anything is submitted (``rae-bench plan``).
 
-Reads the same resolution as the workflow (:func:`rae_bench.config.resolve_run`), counts each run's
+Reads the same resolution as the workflow (:func:`rae_bench.config.resolve.resolve_run`), counts each run's
 optimiser steps as the trainer does (``epochs x max(1, n_train // batch)``, rae_bench/train.py: the last
 partial batch of an epoch is dropped) and prices them with measured per-step costs
 (``rae_bench/step_costs.json``, written by ``benchmarks/step_costs.py``): seconds per step of the paper
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .config import resolve_run, sweep_latent_dims, sweep_run_name
+from .config.resolve import resolve_run, sweep_latent_dims, sweep_run_name
 from .errors import ConfigError
 from .models import MODELS
 from .report.specs import selected_rows  # tables' rows as the report reads them (plan sits above report)

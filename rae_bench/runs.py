@@ -11,10 +11,10 @@ from typing import Any, Mapping
 
 import torch
 
+from .config.validate import check_run
 from .data import DataSource, data_shape, load
 from .errors import CheckpointError, ConfigError, DataError
 from .models import GenerativeAE, build_model
-from .validate import check_run
 
 MODEL_FORMAT = "rae_bench.model/1"
 

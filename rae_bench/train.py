@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_path, stale_temporaries, torch_save, write_json
 from .checks import check_lr_schedule
-from .config import TRAINING_DEFAULTS, config_hash
+from .config.resolve import TRAINING_DEFAULTS, config_hash
 from .data import DataSource, to_float
 from .errors import CheckpointError, ConfigError, TrainingDiverged, output_error
 from .lock import run_folder_lock

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from rae_bench.cli import main
+from rae_bench.config.validate import load_config
 from rae_bench.errors import ConfigError
 from rae_bench.report.claims import COLUMNS, check_claims, claims_frame, collect_frames, load_claims
 from rae_bench.report.specs import claims_spec
-from rae_bench.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = ["Good", "Bad", "Close", "Other"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from rae_bench.config import config_hash, resolve_run
-from rae_bench.validate import load_config
+from rae_bench.config.resolve import config_hash, resolve_run
+from rae_bench.config.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT, PAPER = REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"

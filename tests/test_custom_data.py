@@ -15,10 +15,10 @@ import torch
 import yaml
 from PIL import Image, ImageDraw
 
+from rae_bench.config.validate import load_config
 from rae_bench.data import DataSource, clear_cache, data_shape, has_labels, load, load_labels
 from rae_bench.data.custom import seeded_split, to_square
 from rae_bench.errors import ConfigError, DataError
-from rae_bench.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 # subprocesses (the CLI, Snakemake and its jobs) import this checkout's package, not another installed copy

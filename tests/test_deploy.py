@@ -114,7 +114,7 @@ def schema_keys(node: object) -> set[str]:
 
 
 def test_config_readme_describes_every_schema_key():
-    schema = yaml.safe_load((REPO / "rae_bench" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "rae_bench" / "config" / "config.schema.yaml").read_text())
     readme = (REPO / "config" / "README.md").read_text()
     mentioned = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", readme))
     missing = sorted(schema_keys(schema) - mentioned)

@@ -40,7 +40,7 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import fixtures_data as fx  # type: ignore[no-redef]
 
 from rae_bench.atomic import stale_temporaries
-from rae_bench.config import DEFAULT_CONFIG
+from rae_bench.config.files import DEFAULT_CONFIG
 from rae_bench.runs import load_model
 from rae_bench.samplers import load_sampler
 from rae_bench.train import load_checkpoint
@@ -823,7 +823,7 @@ BOUNDARY_CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = 
 
 def _tampered_checkpoint(e: Env, change: Any) -> list[str]:
     """``rae-bench train`` on a run folder holding a checkpoint of this very run (its config hash) with ``change``."""
-    from rae_bench.config import config_hash
+    from rae_bench.config.resolve import config_hash
     from rae_bench.train import CHECKPOINT_FORMAT
 
     argv = e.train()
@@ -878,8 +878,8 @@ def test_bad_params_stop_snakemake_before_any_job(finished, tmp_path):
 
 def test_config_params_check_is_fast():
     """validate_config builds every (run, dataset) model of the default config on the meta device: cheap."""
-    from rae_bench import validate
-    from rae_bench.validate import load_config
+    from rae_bench.config import validate
+    from rae_bench.config.validate import load_config
 
     load_config([DEFAULT_CONFIG])  # imports
     validate._CHECKED.clear()

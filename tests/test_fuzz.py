@@ -33,7 +33,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import fault_helpers as fh  # type: ignore[no-redef]
 
-from rae_bench.config import DEFAULT_CONFIG
+from rae_bench.config.files import DEFAULT_CONFIG
 
 SEED = 15
 N_CONFIG = 250

@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 
-from rae_bench.config import resolve_sampler
+from rae_bench.config.resolve import resolve_sampler
+from rae_bench.config.validate import load_config
 from rae_bench.errors import ConfigError
 from rae_bench.models import build_model
 from rae_bench.samplers import build_sampler, load_sampler, save_sampler
-from rae_bench.validate import load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

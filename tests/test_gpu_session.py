@@ -28,7 +28,7 @@ def test_shell_scripts_parse(script):
 
 
 def test_smoke_config_is_a_valid_config(tmp_path):
-    from rae_bench.validate import load_config
+    from rae_bench.config.validate import load_config
 
     gs = session_module()
     assert gs.cmd_config(argparse.Namespace(device="cpu", work=str(tmp_path), smoke=True)) == 0

@@ -101,8 +101,8 @@ def test_integer_strings_from_snakemake_config_are_integers():
     booleans) accept what the user typed; what is no number stays refused, with the path named."""
     import yaml
 
+    from rae_bench.config.validate import validate_config
     from rae_bench.errors import ConfigError
-    from rae_bench.validate import validate_config
 
     base = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
     cfg = {**base, "seeds": ["0", " 1"]}

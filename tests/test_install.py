@@ -32,7 +32,7 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = (tmp / "wheel").glob("rae_bench-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-        assert {"rae_bench/schemas/config.schema.yaml", "rae_bench/step_costs.json"} <= names
+        assert {"rae_bench/config/config.schema.yaml", "rae_bench/step_costs.json"} <= names
         z.extractall(tmp / "site")
     return tmp / "site"
 
@@ -56,6 +56,6 @@ def test_installed_package_scores_two_npz_files_from_outside_the_checkout(instal
 
 def test_installed_package_validates_a_config_with_its_schema(installed, tmp_path):
     (tmp_path / "bad.yaml").write_text("seeds: [0]\ntraining: {epochs: zero}\n")
-    code = "from rae_bench.validate import load_config; load_config(['bad.yaml'])"
+    code = "from rae_bench.config.validate import load_config; load_config(['bad.yaml'])"
     done = run(installed, tmp_path, "-c", code)
     assert done.returncode != 0 and "config value at 'training.epochs' is invalid" in done.stderr, done.stderr[-1500:]

@@ -129,14 +129,14 @@ def test_table_metric_kid_from_config(tmp_path):
 
 
 def test_table_metrics_validated(tmp_path):
+    from rae_bench.config.validate import validate_config
     from rae_bench.errors import ConfigError
     from rae_bench.report.specs import table_spec
-    from rae_bench.validate import validate_config
 
     with pytest.raises(ConfigError, match="fid_foo"):
         collect("table3", {**SPEC, "metrics": ["fid_foo"]}, tmp_path)
-    from rae_bench.config import DEFAULT_CONFIG
-    from rae_bench.validate import load_config
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.validate import load_config
 
     cfg = load_config([DEFAULT_CONFIG])
     cfg["tables"]["table3"]["metrics"] = ["fid_gen", "kid"]

@@ -104,9 +104,9 @@ def test_evaluate_writes_knn_metrics_and_fid_infinity(tmp_path, tiny_ae_pair):
 
 
 def test_table_columns_and_caption_say_which_n(tmp_path):
-    from rae_bench.config import DEFAULT_CONFIG
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.validate import load_config, validate_config
     from rae_bench.report.tables import collect, to_latex
-    from rae_bench.validate import load_config, validate_config
 
     spec = {"kind": "rows", "datasets": ["mnist"], "seeds": [0],
             "rows": [{"label": "AE", "model": "ae", "sampler": "prior"}]}

@@ -161,8 +161,8 @@ def test_celeba_paper_run_takes_the_squared_error_mnist_keeps_the_authors_bce():
     profile's CelebA run reconstructs with the squared error, summed over pixels."""
     from pathlib import Path
 
-    from rae_bench.config import resolve_run
-    from rae_bench.validate import load_config
+    from rae_bench.config.resolve import resolve_run
+    from rae_bench.config.validate import load_config
 
     repo = Path(__file__).resolve().parents[1]
     cfg = load_config([repo / "config" / "config.yaml", repo / "config" / "paper.yaml"])

@@ -5,10 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from rae_bench.config import config_schema, resolve_run, run_schema
+from rae_bench.config.files import config_schema, run_schema
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.models.base import build_model
 from rae_bench.nets import PRESETS, build_decoder, build_encoder
-from rae_bench.validate import load_config
 
 
 def layer_kinds(net: nn.Module) -> list[str]:

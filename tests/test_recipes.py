@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rae_bench.config import deep_merge, read_config_files, resolve_run, resolve_sampler
+from rae_bench.config.files import deep_merge, read_config_files
+from rae_bench.config.resolve import resolve_run, resolve_sampler
+from rae_bench.config.validate import load_config
 from rae_bench.plan import table_runs, train_items, training_steps
 from rae_bench.report.specs import table_spec
-from rae_bench.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "config" / "recipes"

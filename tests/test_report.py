@@ -135,7 +135,7 @@ def test_cells_are_mean_sd_with_n_in_caption_and_for_short_cells(tmp_path):
 
 
 def test_seeds3_profile_adds_seeds_and_keeps_the_profile():
-    from rae_bench.validate import load_config
+    from rae_bench.config.validate import load_config
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1] / "config"
     quick = load_config([root / "config.yaml"])

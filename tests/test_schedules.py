@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from rae_bench.checks import check_lr_schedule
-from rae_bench.config import resolve_run
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.data import DataSource
 from rae_bench.errors import ConfigError
 from rae_bench.train import make_schedulers, train
-from rae_bench.validate import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 WAE_MNIST = {"type": "piecewise", "milestones": [30, 50], "factors": [0.5, 0.2]}

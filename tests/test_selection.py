@@ -114,7 +114,7 @@ def test_no_snapshots_is_one_clear_error(tmp_path):
 
 
 def _config(selection_table=None, row_selection=None, snapshots=True):
-    from rae_bench.validate import load_config
+    from rae_bench.config.validate import load_config
 
     cfg = load_config(["config/config.yaml"])
     if snapshots:

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from rae_bench.config import resolve_run
+from rae_bench.config.resolve import resolve_run
+from rae_bench.config.validate import load_config
 from rae_bench.errors import ConfigError
 from rae_bench.report.specs import figure_spec, required_metrics, table_spec
 from rae_bench.report.sweeps import collect_sweep, figure2, figure5, table2_latex
-from rae_bench.validate import load_config
 
 from test_config import DEFAULT, write
 

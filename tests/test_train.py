@@ -116,8 +116,9 @@ def test_channels_last_off_trains_the_same_up_to_rounding(tmp_path, mnist_source
 
 
 def test_bf16_run_trains_with_finite_losses_and_is_another_run(tmp_path, mnist_source):
-    from rae_bench.config import DEFAULT_CONFIG, config_hash, resolve_run
-    from rae_bench.validate import load_config
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.resolve import config_hash, resolve_run
+    from rae_bench.config.validate import load_config
 
     result = train(mnist_run("vae", epochs=2, precision="bf16"), tmp_path / "bf16", mnist_source, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "bf16" / "train_log.csv")))
@@ -139,9 +140,9 @@ def test_bf16_run_trains_with_finite_losses_and_is_another_run(tmp_path, mnist_s
 
 
 def test_unknown_precision_is_refused(tmp_path, mnist_source):
-    from rae_bench.config import DEFAULT_CONFIG
+    from rae_bench.config.files import DEFAULT_CONFIG
+    from rae_bench.config.validate import load_config
     from rae_bench.errors import ConfigError
-    from rae_bench.validate import load_config
 
     with pytest.raises(ConfigError, match="precision"):
         train(mnist_run("ae", precision="fp16"), tmp_path / "r", mnist_source, progress=False)

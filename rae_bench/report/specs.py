@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..config import extractor_for, n_samples_for, resolve_run, sweep_latent_dims, sweep_run_name
+from ..config.resolve import extractor_for, n_samples_for, resolve_run, sweep_latent_dims, sweep_run_name
 from ..errors import ConfigError
 
 if TYPE_CHECKING:

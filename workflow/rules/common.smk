@@ -2,7 +2,7 @@
 import json
 import os
 
-from rae_bench.config import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
+from rae_bench.config.resolve import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
 from rae_bench.deploy import workflow_env_file
 from rae_bench.report.claims import load_claims
 from rae_bench.report.specs import claims_metrics, claims_spec, figure_spec, required_metrics, table_spec

@@ -5,8 +5,9 @@ Every failure is one :class:`ConfigError` (or :class:`CheckpointError` for a fil
 names the value and the fix. Models are built on PyTorch's ``meta`` device here: every ``__init__``
 check runs, nothing is allocated, so a run config claiming a 10^12-element net is refused cheaply.
 
-This module sits above models and samplers (it builds them); the checks they use themselves are the
-ground floor's (:mod:`rae_bench.checks`), and reading and resolving configs is :mod:`rae_bench.config`'s.
+This module sits above models and samplers (it builds them), the top of the config package; the checks they
+use themselves are the ground floor's (:mod:`rae_bench.checks`), reading the files is
+:mod:`rae_bench.config.files`' and resolving runs :mod:`rae_bench.config.resolve`'s, both below the models.
 """
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch.nn.utils import parametrizations
 
-from .checks import MAX_DATA_ELEMENTS, MAX_PARAMETERS, check_lr_schedule, check_name, schema_problem, short
-from .config import (check_schema, expand_sweeps, extractor_for, read_config_files, resolve_run, run_schema,
-                     sweep_latent_dims, sweep_run_name)
-from .data import data_shape, has_labels
-from .errors import ConfigError, RaeBenchError, unknown_name
-from .models import MODELS, build_model
-from .samplers import SAMPLERS, build_sampler
+from ..checks import MAX_DATA_ELEMENTS, MAX_PARAMETERS, check_lr_schedule, check_name, schema_problem, short
+from ..data import data_shape, has_labels
+from ..errors import ConfigError, RaeBenchError, unknown_name
+from ..models import MODELS, build_model
+from ..samplers import SAMPLERS, build_sampler
+from .files import check_schema, read_config_files, run_schema
+from .resolve import expand_sweeps, extractor_for, resolve_run, sweep_latent_dims, sweep_run_name
 
 
 def check_run(run: Any, origin: str, fix: str) -> tuple[int, ...]:
@@ -91,7 +92,7 @@ def meta_model(run: Mapping[str, Any], shape: Sequence[int], origin: str, fix: s
 
 
 def load_config(paths: Iterable[str | os.PathLike[str]], validate: bool = True) -> dict[str, Any]:
-    """The config files merged in order (:func:`~rae_bench.config.read_config_files`), checked whole
+    """The config files merged in order (:func:`~rae_bench.config.files.read_config_files`), checked whole
     (:func:`validate_config`, which expands the sweeps); ``validate=False`` only expands the sweeps."""
     cfg = read_config_files(paths)
     if validate:
@@ -244,7 +245,7 @@ def check_sampler_params(samplers: Mapping[str, Any], overrides: Mapping[str, An
         own = overrides.get(name) or {} if overrides is not None else {}
         if not isinstance(own, Mapping):
             raise ConfigError(f"{where}.{name} must be a mapping of sampler parameters, got {short(own)}")
-        per_ds = spec.get("datasets") or {}  # per-dataset overrides (rae_bench.config.resolve_sampler)
+        per_ds = spec.get("datasets") or {}  # per-dataset overrides (config.resolve.resolve_sampler)
         base = {k: v for k, v in spec.items() if k != "datasets"}
         for params in [base, *({**base, **(o or {})} for o in per_ds.values())]:
             params = {**params, **own}
