@@ -143,26 +143,13 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
     from .config.resolve import classifier_spec
-    from .data import load, load_labels
-    from .metrics import evaluate_classifier, majority_baseline, save_classifier, train_classifier
+    from .metrics import train_dataset_classifier
     from .runs import pick_device
 
     cfg = _config(args)
     _setup(args, cfg)
     spec = args.spec if args.spec is not None else classifier_spec(cfg, args.dataset)
-    src = _source(args, cfg)
-    n_train = spec.get("n_train")  # first N training images, as the generative runs use
-    images = load(spec["source"], "train", src, spec.get("options"))[:n_train]
-    labels = load_labels(spec["source"], "train", src, spec.get("options"))[:n_train]
-    multilabel = labels.dtype.is_floating_point
-    model = train_classifier(images, labels, multilabel=multilabel, epochs=int(spec.get("epochs", 3)),
-                             batch_size=int(spec.get("batch_size", 128)), lr=float(spec.get("lr", 1e-3)),
-                             seed=int(spec.get("seed", 0)), device=pick_device(_device(args, cfg)))
-    test_x = load(spec["source"], "test", src, spec.get("options"))
-    test_y = load_labels(spec["source"], "test", src, spec.get("options"))
-    quality = evaluate_classifier(model, test_x, test_y, multilabel)
-    quality["baseline"] = majority_baseline(labels, test_y, multilabel)
-    save_classifier(model, args.out, {"source": spec["source"], "test": quality})
+    quality = train_dataset_classifier(spec, _source(args, cfg), args.out, pick_device(_device(args, cfg)))
     print(json.dumps(quality))
 
 
@@ -201,12 +188,9 @@ def _sampler_params(given: dict[str, Any] | None, cfg: dict[str, Any], sampler: 
     on the dataset of the run beside ``model_path`` (its config.json), with that run's own overrides."""
     if given is not None:
         return given
-    from .config.resolve import resolve_sampler
+    from .config.resolve import sampler_beside_model
 
-    record = Path(model_path).parent / "config.json" if model_path else None
-    blob = json.loads(record.read_text()) if record is not None and record.is_file() else {}
-    run_cfg = blob.get("run") if isinstance(blob.get("run"), dict) else {}  # train.py: {"run": resolved run, ...}
-    return resolve_sampler(cfg, run_cfg.get("dataset"), sampler, run_cfg.get("run"))
+    return sampler_beside_model(cfg, sampler, model_path)
 
 
 def cmd_fit_sampler(args: argparse.Namespace) -> None:
@@ -304,28 +288,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from .report.agreement import agreement, summary, sweep_agreement, write_agreement
+    from .report.agreement import summary
+    from .report.outputs import write_table_files
     from .report.specs import table_spec
-    from .report.sweeps import collect_sweep, table2_latex
-    from .report.tables import tidy, write_table
-    from .atomic import write_text
 
     spec = args.spec if args.spec is not None else table_spec(_config(args, required=True), args.name)
-    if spec.get("kind") == "sweep":
-        df = collect_sweep(spec, args.results)
-        df = df[df.metric.isin(["active_dims", "nac"])]
-        write_text(args.csv, tidy(df).to_csv(index=False, float_format="%.4f"))
-        write_text(args.tex, table2_latex(df))
-        agree = sweep_agreement(args.name, df, spec.get("paper_columns"))
-    else:
-        df = write_table(args.name, spec, args.results, args.csv, args.tex)
-        agree = agreement(args.name, df, spec.get("paper_columns"))
     agreement_path = args.agreement or args.csv.removesuffix(".csv") + ".agreement.csv"
-    write_agreement(agreement_path, agree)
-    if args.html:
-        from .report.html import table_html
-
-        write_text(args.html, table_html(args.name, df))  # the report's view of the table
+    df, agree = write_table_files(args.name, spec, args.results, args.csv, args.tex, agreement_path, args.html)
     print(f"wrote {args.csv}, {args.tex} and {agreement_path} ({df['ours'].notna().sum()} of {len(df)} cells filled)")
     print(summary(agree))
 
@@ -361,15 +330,11 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_figure(args: argparse.Namespace) -> None:
+    from .report.outputs import draw_figure
     from .report.specs import figure_spec
-    from .report.sweeps import collect_sweep, figure2, figure5
 
     spec = args.spec if args.spec is not None else figure_spec(_config(args, required=True), args.name)
-    df = collect_sweep(spec, args.results)
-    if "mask_model" in spec:
-        figure5(df, spec["models"], spec["mask_model"], args.out)
-    else:
-        figure2(df, spec["model"], args.out)
+    draw_figure(spec, args.results, args.out)
     print(f"wrote {args.out}.pdf, .png, .csv and .tex")
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import unknown_name
@@ -124,6 +126,16 @@ def resolve_sampler(cfg: Mapping[str, Any], dataset: str | None, sampler: str,
         spec.update(per_ds.get(dataset) or {})
     own = cfg.get("models", {}).get(run, {}).get("samplers", {}) if run is not None else {}
     return {**spec, **(own.get(sampler) or {})}
+
+
+def sampler_beside_model(cfg: Mapping[str, Any], sampler: str,
+                         model_path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """:func:`resolve_sampler` on the dataset and run of the run folder holding ``model_path`` (its
+    config.json); without one, the sampler's dataset-independent parameters."""
+    record = Path(model_path).parent / "config.json" if model_path else None
+    blob = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+    run_cfg = blob.get("run") if isinstance(blob.get("run"), dict) else {}  # train.py: {"run": resolved run, ...}
+    return resolve_sampler(cfg, run_cfg.get("dataset"), sampler, run_cfg.get("run"))
 
 
 def config_hash(obj: Any) -> str:

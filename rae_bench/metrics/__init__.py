@@ -16,6 +16,7 @@ from rae_bench.metrics.classifier import (
     majority_baseline,
     save_classifier,
     train_classifier,
+    train_dataset_classifier,
 )
 from rae_bench.metrics.reference import load_features, load_stats, reference_stats, save_stats
 
@@ -42,6 +43,7 @@ __all__ = [
     "save_classifier",
     "save_stats",
     "train_classifier",
+    "train_dataset_classifier",
 ]
 
 # Precision/recall for distributions (Table 4) and latent statistics (Table 2).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rae_bench.atomic import torch_save
+from rae_bench.data import DataSource, load, load_labels
 from rae_bench.data.convert import as_float_images
 from rae_bench.errors import CheckpointError, DataError, TrainingDiverged
 
@@ -175,6 +176,26 @@ def save_classifier(model: FeatureClassifier, path: str | os.PathLike[str], meta
         "meta": dict(meta or {}),
     }
     torch_save(obj, path)
+
+
+def train_dataset_classifier(spec: Mapping[str, Any], src: DataSource, out: str | os.PathLike[str],
+                             device: str | torch.device) -> dict[str, Any]:
+    """Train a dataset's feature classifier as ``spec`` says (config.resolve.classifier_spec: source, options,
+    n_train, epochs, batch_size, lr, seed), write it to ``out`` and return its test quality with the
+    majority-class baseline (``rae-bench train-classifier``)."""
+    n_train = spec.get("n_train")  # first N training images, as the generative runs use
+    images = load(spec["source"], "train", src, spec.get("options"))[:n_train]
+    labels = load_labels(spec["source"], "train", src, spec.get("options"))[:n_train]
+    multilabel = labels.dtype.is_floating_point
+    model = train_classifier(images, labels, multilabel=multilabel, epochs=int(spec.get("epochs", 3)),
+                             batch_size=int(spec.get("batch_size", 128)), lr=float(spec.get("lr", 1e-3)),
+                             seed=int(spec.get("seed", 0)), device=device)
+    test_x = load(spec["source"], "test", src, spec.get("options"))
+    test_y = load_labels(spec["source"], "test", src, spec.get("options"))
+    quality = evaluate_classifier(model, test_x, test_y, multilabel)
+    quality["baseline"] = majority_baseline(labels, test_y, multilabel)
+    save_classifier(model, out, {"source": spec["source"], "test": quality})
+    return quality
 
 
 def load_classifier(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[FeatureClassifier, dict]:
