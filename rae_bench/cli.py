@@ -160,13 +160,11 @@ def _precision(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
 
 
 def _extractor(name: str, args: argparse.Namespace, cfg: dict[str, Any]):
-    from .metrics import build_extractor
+    from .metrics.features import configured_extractor
 
-    feats = cfg.get("features", {})
-    return build_extractor(name, classifier_path=args.classifier, inception_weights=feats.get("inception_weights"),
-                           download=bool(cfg.get("download", False)), device=_device(args, cfg),
-                           batch_size=int(feats.get("batch_size", 100)), precision=_precision(args, cfg),
-                           backend=str(feats.get("backend", "auto")))
+    return configured_extractor(name, cfg.get("features", {}), classifier_path=args.classifier,
+                                download=bool(cfg.get("download", False)), device=_device(args, cfg),
+                                precision=_precision(args, cfg))
 
 
 def cmd_reference_stats(args: argparse.Namespace) -> None:
@@ -247,18 +245,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _score_extractor(args: argparse.Namespace, cfg: dict[str, Any]):
     """The extractor ``score`` asked for; a classifier from --classifier or the --dataset's workflow output."""
-    from .metrics import build_extractor
+    from .metrics.features import configured_extractor
 
-    feats = cfg.get("features", {})
     classifier = args.classifier or (args.dataset and Path(args.results) / args.dataset / "features" / "classifier" / "classifier.pt")
     if args.extractor == "classifier" and not classifier:
         raise ConfigError("--extractor classifier needs --classifier PATH or --dataset NAME "
                           "(then results/NAME/features/classifier/classifier.pt)")
-    return build_extractor(args.extractor, classifier_path=classifier,
-                           inception_weights=args.inception_weights or feats.get("inception_weights"),
-                           download=bool(cfg.get("download", False)), device=_device(args, cfg),
-                           batch_size=args.batch_size or int(feats.get("batch_size", 100)),
-                           precision=_precision(args, cfg), backend=str(feats.get("backend", "auto")))
+    return configured_extractor(args.extractor, cfg.get("features", {}), classifier_path=classifier,
+                                inception_weights=args.inception_weights, batch_size=args.batch_size,
+                                download=bool(cfg.get("download", False)), device=_device(args, cfg),
+                                precision=_precision(args, cfg))
 
 
 def cmd_score(args: argparse.Namespace) -> None:

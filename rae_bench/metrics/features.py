@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -51,6 +52,18 @@ def build_extractor(name: str, *, classifier_path: str | os.PathLike[str] | None
             raise ConfigError("feature extractor 'classifier' needs a classifier file; pass classifier_path (train one with the classifier rule)")
         return ClassifierExtractor(Path(classifier_path), device=device, batch_size=batch_size)
     raise unknown_name("feature extractor", name, EXTRACTORS)
+
+
+def configured_extractor(name: str, features: Mapping[str, Any], *, download: bool, device: str | torch.device,
+                         precision: str, classifier_path: str | os.PathLike[str] | None = None,
+                         inception_weights: str | os.PathLike[str] | None = None, batch_size: int | None = None):
+    """:func:`build_extractor` with the config's ``features:`` settings (``inception_weights``, ``batch_size``,
+    ``backend``) for what the caller does not give."""
+    return build_extractor(name, classifier_path=classifier_path,
+                           inception_weights=inception_weights or features.get("inception_weights"),
+                           download=download, device=device,
+                           batch_size=batch_size or int(features.get("batch_size", 100)),
+                           precision=precision, backend=str(features.get("backend", "auto")))
 
 
 def extract_features(extractor, data, batch_size: int = 500) -> np.ndarray:
