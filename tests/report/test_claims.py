@@ -15,7 +15,7 @@ from rae_bench.report.claims import COLUMNS, check_claims, claims_frame, collect
 from rae_bench.report.specs import claims_spec
 from rae_bench.validate import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROWS = ["Good", "Bad", "Close", "Other"]
 
 

@@ -15,7 +15,7 @@ from rae_bench.plan import table_runs, train_items, training_steps
 from rae_bench.report.specs import table_spec
 from rae_bench.validate import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "config" / "recipes"
 FILES = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"]
 FIELDS = ("steps", "epochs", "batch_size", "lr", "betas", "lr_schedule", "latent_dim", "nets", "params",

@@ -11,7 +11,7 @@ from rae_bench.config import resolve_run
 from rae_bench.plan import load_step_costs, plan, table_runs, training_steps
 from rae_bench.validate import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FILES = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"]
 
 
