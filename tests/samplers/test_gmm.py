@@ -142,7 +142,7 @@ def test_a_run_cannot_override_a_sampler_the_config_lacks(tmp_path):
 def test_paper_profile_gives_the_rae_rows_the_authors_bayesian_gmm():
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     cfg = load_config([repo / "config" / "config.yaml", repo / "config" / "paper.yaml"])
     for run in ("ae", "rae_l2", "rae_gp", "rae_sn"):  # the RAE paper's rows, AE + GMM included (config.py L162)
         for ds in ("mnist", "celeba"):

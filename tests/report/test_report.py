@@ -137,7 +137,7 @@ def test_cells_are_mean_sd_with_n_in_caption_and_for_short_cells(tmp_path):
 def test_seeds3_profile_adds_seeds_and_keeps_the_profile():
     from rae_bench.config.validate import load_config
 
-    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "config"
+    root = __import__("pathlib").Path(__file__).resolve().parents[2] / "config"
     quick = load_config([root / "config.yaml"])
     three = load_config([root / "config.yaml", root / "seeds3.yaml"])
     assert three["seeds"] == [0, 1, 2] and quick["seeds"] == [0]

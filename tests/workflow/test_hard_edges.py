@@ -15,7 +15,7 @@ import torch
 from rae_bench.atomic import torch_save, write_json, write_text
 from rae_bench.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _mode(path: Path) -> int:

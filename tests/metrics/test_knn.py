@@ -133,7 +133,7 @@ def test_workflow_passes_per_sample_settings_as_params():
     from pathlib import Path
 
     ns = {"config": {}, "workflow": None}
-    text = (Path(__file__).parents[1] / "workflow" / "rules" / "common.smk").read_text()
+    text = (Path(__file__).parents[2] / "workflow" / "rules" / "common.smk").read_text()
     start = text.index("def per_sample_args")
     exec(text[start:text.index("\ndef ", start + 1)], ns)
     assert ns["per_sample_args"]({}) == "--knn-k 5"

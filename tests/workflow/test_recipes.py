@@ -16,7 +16,7 @@ from rae_bench.config.validate import load_config
 from rae_bench.plan import table_runs, train_items, training_steps
 from rae_bench.report.specs import table_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "config" / "recipes"
 FILES = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"]
 FIELDS = ("steps", "epochs", "batch_size", "lr", "betas", "lr_schedule", "latent_dim", "nets", "params",

@@ -14,7 +14,7 @@ from rae_bench.data import DataSource
 from rae_bench.errors import ConfigError
 from rae_bench.train import make_schedulers, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WAE_MNIST = {"type": "piecewise", "milestones": [30, 50], "factors": [0.5, 0.2]}
 
 

@@ -152,7 +152,7 @@ def test_unknown_precision_is_refused(tmp_path, mnist_source):
         load_config([DEFAULT_CONFIG, cfg_file])
 
 
-MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+MNIST_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _mnist_run(model: str) -> dict:

@@ -20,7 +20,7 @@ from rae_bench.data import DataSource, clear_cache, data_shape, has_labels, load
 from rae_bench.data.custom import seeded_split, to_square
 from rae_bench.errors import ConfigError, DataError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # subprocesses (the CLI, Snakemake and its jobs) import this checkout's package, not another installed copy
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
 pytestmark = pytest.mark.usefixtures("fresh_memory_cache")

@@ -164,7 +164,7 @@ def test_celeba_paper_run_takes_the_squared_error_mnist_keeps_the_authors_bce():
     from rae_bench.config.resolve import resolve_run
     from rae_bench.config.validate import load_config
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     cfg = load_config([repo / "config" / "config.yaml", repo / "config" / "paper.yaml"])
     params = {ds: resolve_run(cfg, ds, "maskaae", 0)["params"] for ds in ("mnist", "celeba")}
     assert params["mnist"]["reconstruction"] == "bce" and params["celeba"]["reconstruction"] == "squared_error"

@@ -21,7 +21,7 @@ from rae_bench.errors import ConfigError
 from rae_bench.models import MODELS, PLUGINS
 from rae_bench.models.plugins import load_plugins
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 PYPROJECT = """\
 [build-system]

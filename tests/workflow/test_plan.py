@@ -11,7 +11,7 @@ from rae_bench.config.resolve import resolve_run
 from rae_bench.config.validate import load_config
 from rae_bench.plan import load_step_costs, plan, table_runs, training_steps
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FILES = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # the env file (and its content) that Snakemake resolves for each rule, through its API; conda is not called
 PROBE = """

@@ -24,7 +24,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import fixtures_data as fx  # type: ignore[no-redef]
 
-SHARED = Path(os.environ.get("RAE_BENCH_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = Path(os.environ.get("RAE_BENCH_TEST_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 

@@ -15,7 +15,7 @@ from rae_bench.errors import ConfigError
 from rae_bench.report.claims import COLUMNS, check_claims, claims_frame, collect_frames, load_claims
 from rae_bench.report.specs import claims_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROWS = ["Good", "Bad", "Close", "Other"]
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO.parent / "shared" / "data" / "MNIST" / "raw"
 
 
