@@ -1,4 +1,4 @@
-"""Writers of small dataset and weights fixtures in the real on-disk formats (tests/test_data.py, test_features.py, test_fast_paths.py)."""
+"""Writers of small dataset and weights fixtures in the real on-disk formats (tests/data/test_data.py, test_features.py, test_fast_paths.py)."""
 from __future__ import annotations
 
 import hashlib

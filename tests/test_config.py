@@ -13,7 +13,7 @@ DEFAULT, PAPER = REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"
 
 
 def write(tmp_path: Path, cfg: dict) -> Path:
-    """A config file holding ``cfg`` (used by tests/test_sweeps.py too)."""
+    """A config file holding ``cfg`` (used by tests/report/test_sweeps.py too)."""
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -1017,7 +1017,7 @@ def test_two_trainings_at_once_one_refuses_and_a_killed_one_leaves_no_stuck_lock
 
 def test_two_snakemake_at_once_the_second_refuses(tmp_path):
     """Snakemake locks its working directory: a second ``snakemake`` on the same folder refuses while the first
-    runs (its message, several lines, is documented in README.md); the first finishes, its model loads."""
+    runs (its message, several lines, is documented in docs/errors.md); the first finishes, its model loads."""
     config = _tiny_synth_workflow(tmp_path)
     target = "results/synth/ae/seed0/model.pt"
     with open(tmp_path / "first.log", "w") as out:

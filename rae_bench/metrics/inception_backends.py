@@ -14,7 +14,7 @@ then hands the N x 3 x 299 x 299 float32 batch to one of these runners:
 
 ``auto`` takes the first of :data:`AUTO_ORDER` whose package imports (the
 optional ``fast`` extra installs it) and falls back to ``torch``.  All keep
-float32 throughout; ``tests/test_features.py`` checks each available one against
+float32 throughout; ``tests/metrics/test_features.py`` checks each available one against
 pytorch-fid's own forward to 1e-4 relative in FID.
 """
 from __future__ import annotations

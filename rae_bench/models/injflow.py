@@ -26,7 +26,7 @@ with the Frobenius norm ``||J||_F^2 = sum_i s_i^2 = tr(J^T J)``:
 ``||J||_F^2 = E_v ||J v||^2`` for any v with E[v v^T] = I_m (standard normal or
 Rademacher): one forward-mode Jacobian-vector product per projection
 (``torch.autograd.forward_ad``) in the same decoder pass that gives the
-reconstruction. The estimate is unbiased (``tests/test_injflow.py`` checks it
+reconstruction. The estimate is unbiased (``tests/models/test_injflow.py`` checks it
 against ``torch.autograd.functional.jacobian``); its log, in the ``ln`` bound,
 is not (Jensen), which we accept, as any single-sample estimate of the bound
 must.

@@ -43,7 +43,7 @@ settles a choice):
   The noise matters: stage-1 codes fill R^m, where the likelihood is flat in
   gamma once gamma^2 is below the smallest eigenvalue of the code covariance,
   so gamma stays finite and the decoder mean alone has a covariance short by
-  about gamma^2 I (tests/test_two_stage.py checks the covariance of the
+  about gamma^2 I (tests/samplers/test_two_stage.py checks the covariance of the
   samples against that of the codes).
 
 Fitting is seeded by the sampler's ``seed`` and deterministic on CPU: the

@@ -1,6 +1,6 @@
 """Watching runs: TensorBoard events (rae_bench.watch) and the loss-curve figure (rae_bench.report.curves).
 
-The report's loss curves in a real browser: tests/test_workflow.py (test_report_collects_tables_and_sample_grids).
+The report's loss curves in a real browser: tests/workflow/test_workflow.py (test_report_collects_tables_and_sample_grids).
 """
 from __future__ import annotations
 

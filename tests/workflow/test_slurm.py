@@ -1,7 +1,7 @@
 """The tiny DAG through SLURM: scripts/slurm_local.sh on a one-node cluster it sets up itself.
 
 Opt-in, since it installs Debian packages (apt), the SLURM executor plugin (pip) and starts
-daemons as root: RAE_BENCH_SLURM_TEST=1 python -m pytest tests/test_slurm.py
+daemons as root: RAE_BENCH_SLURM_TEST=1 python -m pytest tests/workflow/test_slurm.py
 """
 from __future__ import annotations
 
