@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -293,19 +294,45 @@ def _one_trainer_per_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., 
     return locked
 
 
-@_one_trainer_per_folder
-def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataSource, *,
-          device: str = "auto", threads: int | None = None, progress: bool = True,
-          checkpoint_every: int = 500, interrupt_at: int | None = None, tensorboard: bool = False) -> dict[str, Any]:
-    """Train ``run`` (a resolved run config) into ``out_dir``; resume if a matching checkpoint is there.
+@dataclass
+class RunState:
+    """One training run between its phases: what ``prepare_run`` built and where ``resume_or_start`` put it.
 
-    ``interrupt_at`` stops the process-local loop after that many steps (tests use it
-    to simulate a crash between checkpoints). ``tensorboard`` also writes every loss and, at the start
-    and at each checkpoint, a sample grid to ``out_dir/tb/`` (the trained weights are the same).
+    ``step``, ``elapsed`` and ``pretrained`` change as the run goes; the rest is fixed once prepared.
     """
-    if tensorboard:
-        require_tensorboard()  # before any work: a missing package is one line at once
-    out = Path(out_dir)
+
+    run: Mapping[str, Any]
+    out: Path
+    cfg: Mapping[str, Any]  # run["training"]
+    seed: int
+    digest: str  # config_hash(run): which checkpoints and snapshots belong to this run
+    device: torch.device
+    data: torch.Tensor
+    model: GenerativeAE
+    channels_last: bool
+    precision: contextlib.AbstractContextManager[Any]
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, Any]
+    batch: int
+    steps_per_epoch: int
+    total: int
+    checkpoint_every: int
+    ckpt_path: Path
+    log: _Log
+    snapshots: set[int] = field(default_factory=set)
+    step: int = 0
+    elapsed: float = 0.0
+    resumed: bool = False
+    pretrained: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.data)
+
+
+def prepare_run(run: Mapping[str, Any], out: Path, source: DataSource, *, device: str = "auto",
+                threads: int | None = None, checkpoint_every: int = 500) -> RunState:
+    """Device, data, model (seeded: its initial weights are the run seed's first draws), optimizers, schedulers."""
     out.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(int(threads))
@@ -327,98 +354,127 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     batch = int(cfg["batch_size"])
     n = len(data)
     steps_per_epoch = n // batch if n >= batch else 1
-    total = steps_per_epoch * int(cfg["epochs"])
-    every = int(checkpoint_every)
-    ckpt_path, log = out / "checkpoint.pt", _Log(out / "train_log.partial.csv")
+    return RunState(run=run, out=out, cfg=cfg, seed=seed, digest=digest, device=dev, data=data, model=model,
+                    channels_last=channels_last, precision=precision, optimizers=optimizers, schedulers=schedulers,
+                    batch=batch, steps_per_epoch=steps_per_epoch, total=steps_per_epoch * int(cfg["epochs"]),
+                    checkpoint_every=int(checkpoint_every), ckpt_path=out / "checkpoint.pt",
+                    log=_Log(out / "train_log.partial.csv"))
 
+
+def resume_or_start(state: RunState) -> None:
+    """Continue from this run's checkpoint (model, optimizers, schedulers, RNG, log), or clear the folder."""
+    out, ckpt_path = state.out, state.ckpt_path
     for tmp in stale_temporaries(ckpt_path):  # a kill during a checkpoint write leaves its temporary file
         tmp.unlink(missing_ok=True)
-    step, elapsed, resumed, pretrained = 0, 0.0, False, {}
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt["config_hash"] != digest:
+        if ckpt["config_hash"] != state.digest:
             print(f"note: {ckpt_path} belongs to another config; starting afresh")
             ckpt_path.unlink()
         else:
-            step, elapsed = resume_from(ckpt, ckpt_path, model, optimizers, schedulers)
-            resumed, pretrained = True, dict(ckpt.get("pretrain") or {})
-            print(f"resuming {out} from step {step}/{total}")
-    if step == 0:
-        log.path.unlink(missing_ok=True)
+            state.step, state.elapsed = resume_from(ckpt, ckpt_path, state.model, state.optimizers, state.schedulers)
+            state.resumed, state.pretrained = True, dict(ckpt.get("pretrain") or {})
+            print(f"resuming {out} from step {state.step}/{state.total}")
+    if state.step == 0:
+        state.log.path.unlink(missing_ok=True)
         clear_events(out)
         shutil.rmtree(out / SNAPSHOT_DIR, ignore_errors=True)  # another config's, or a finished run's
     else:
-        log.truncate(step)
-    snapshots = set(snapshot_steps(cfg.get("snapshots"), total))
+        state.log.truncate(state.step)
+    state.snapshots = set(snapshot_steps(state.cfg.get("snapshots"), state.total))
 
-    def save_model_file(path: Path, weights: torch.nn.Module, result: Mapping[str, Any]) -> None:
-        """A model file (rae_bench.runs.load_model reads it): model.pt, and each snapshot."""
-        torch_save({"format": MODEL_FORMAT, "run": dict(run), "config_hash": digest,
-                    "data_shape": list(data.shape[1:]), "state": weights.state_dict(), "result": dict(result)}, path)
 
-    def save_snapshot() -> None:
-        """The weights of this step as a model file, BatchNorm re-estimated on a copy: training goes on as if
-        no snapshot were taken (same weights; recalibrate_batchnorm leaves the RNG streams as they were)."""
-        frozen = copy.deepcopy(model)
-        with precision:
-            used = recalibrate_batchnorm(frozen, data, batch, dev, channels_last)
-        save_model_file(snapshot_path(out, step), frozen, {"steps": step, "train_seconds": round(elapsed, 3),
-                                                           "n_train": n, "bn_recalibration_batches": used})
+def save_model_file(state: RunState, path: Path, weights: torch.nn.Module, result: Mapping[str, Any]) -> None:
+    """A model file (rae_bench.runs.load_model reads it): model.pt, and each snapshot."""
+    torch_save({"format": MODEL_FORMAT, "run": dict(state.run), "config_hash": state.digest,
+                "data_shape": list(state.data.shape[1:]), "state": weights.state_dict(), "result": dict(result)}, path)
 
-    def save_checkpoint() -> None:
-        torch_save({"format": CHECKPOINT_FORMAT, "config_hash": digest, "step": step, "elapsed": elapsed,
-                    "model": model.state_dict(),
-                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                    "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-                    "rng": _rng_state(), "pretrain": pretrained}, ckpt_path)
 
-    passes = TrainingPasses(data, batch, steps_per_epoch, dev, channels_last)
-    model.train()
-    if not resumed:  # a model's pre-training (WAE's encoder) runs once, on a fresh run, and is checkpointed
-        with precision:
-            pretrained = model.pretrain(functools.partial(_draw, data, dev, channels_last), cfg.get("optim", {}))
-        if pretrained:
-            save_checkpoint()  # step 0 with the pre-trained weights: a resumed run starts after it
-    bar = tqdm(total=total, initial=step, desc=f"{run['dataset']}/{run['run']}", disable=not progress,
-               mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
-    start = time.perf_counter() - elapsed
-    tb = TensorBoardLog(out, seed, resume_step=step) if tensorboard else None
-    if tb is not None and step == 0:
-        tb.samples(0, model)
-    while step < total:
-        epoch, pos = divmod(step, steps_per_epoch)
-        order = epoch_order(n, seed, epoch)
-        idx = order[pos * batch:(pos + 1) * batch]
-        x = to_float(data[idx]).to(dev, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with precision:
-            losses = model.train_step(x, optimizers)
-            if pos == steps_per_epoch - 1:  # the epoch's last batch: the model's between-epochs work, once
-                losses.update(model.on_epoch_end(passes, optimizers))
-        bad = [k for k, v in losses.items() if not math.isfinite(v)]
-        if bad:
-            raise TrainingDiverged(f"loss '{bad[0]}' became {losses[bad[0]]} at step {step + 1} (epoch {epoch + 1}) of "
-                                   f"{run['dataset']}/{run['run']}; lower training.optim.lr or check the data")
-        step += 1
-        lrs = {f"lr_{k}": o.param_groups[0]["lr"] for k, o in optimizers.items()}
-        log.append({"step": step, "epoch": epoch + 1, **losses, **lrs})
+def save_snapshot(state: RunState) -> None:
+    """The weights of this step as a model file, BatchNorm re-estimated on a copy: training goes on as if
+    no snapshot were taken (same weights; recalibrate_batchnorm leaves the RNG streams as they were)."""
+    frozen = copy.deepcopy(state.model)
+    with state.precision:
+        used = recalibrate_batchnorm(frozen, state.data, state.batch, state.device, state.channels_last)
+    save_model_file(state, snapshot_path(state.out, state.step), frozen,
+                    {"steps": state.step, "train_seconds": round(state.elapsed, 3), "n_train": state.n,
+                     "bn_recalibration_batches": used})
+
+
+def save_checkpoint(state: RunState) -> None:
+    torch_save({"format": CHECKPOINT_FORMAT, "config_hash": state.digest, "step": state.step,
+                "elapsed": state.elapsed, "model": state.model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in state.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in state.schedulers.items()},
+                "rng": _rng_state(), "pretrain": state.pretrained}, state.ckpt_path)
+
+
+def pretrain_once(state: RunState) -> None:
+    """A model's pre-training (WAE's encoder) runs once, on a fresh run, and is checkpointed at step 0."""
+    state.model.train()
+    if state.resumed:
+        return
+    with state.precision:
+        state.pretrained = state.model.pretrain(
+            functools.partial(_draw, state.data, state.device, state.channels_last), state.cfg.get("optim", {}))
+    if state.pretrained:
+        save_checkpoint(state)  # step 0 with the pre-trained weights: a resumed run starts after it
+
+
+def train_step(state: RunState, passes: TrainingPasses) -> tuple[int, dict[str, float]]:
+    """One batch of step ``state.step`` (and the epoch's end after its last one); (epoch, finite losses)."""
+    epoch, pos = divmod(state.step, state.steps_per_epoch)
+    order = epoch_order(state.n, state.seed, epoch)
+    idx = order[pos * state.batch:(pos + 1) * state.batch]
+    x = to_float(state.data[idx]).to(state.device, non_blocking=True)
+    if state.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with state.precision:
+        losses = state.model.train_step(x, state.optimizers)
+        if pos == state.steps_per_epoch - 1:  # the epoch's last batch: the model's between-epochs work, once
+            losses.update(state.model.on_epoch_end(passes, state.optimizers))
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
+        run = state.run
+        raise TrainingDiverged(f"loss '{bad[0]}' became {losses[bad[0]]} at step {state.step + 1} (epoch {epoch + 1}) of "
+                               f"{run['dataset']}/{run['run']}; lower training.optim.lr or check the data")
+    return epoch, losses
+
+
+def run_epochs(state: RunState, *, progress: bool = True, interrupt_at: int | None = None,
+               tensorboard: bool = False) -> None:
+    """Steps from ``state.step`` to the end: log every loss, step the schedulers after each epoch, take the
+    snapshots and checkpoints; ``interrupt_at`` raises KeyboardInterrupt after that step (tests' crash)."""
+    passes = TrainingPasses(state.data, state.batch, state.steps_per_epoch, state.device, state.channels_last)
+    state.model.train()  # already, after pretrain_once: this phase does not rely on it
+    bar = tqdm(total=state.total, initial=state.step, desc=f"{state.run['dataset']}/{state.run['run']}",
+               disable=not progress, mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
+    start = time.perf_counter() - state.elapsed
+    tb = TensorBoardLog(state.out, state.seed, resume_step=state.step) if tensorboard else None
+    if tb is not None and state.step == 0:
+        tb.samples(0, state.model)
+    while state.step < state.total:
+        epoch, losses = train_step(state, passes)
+        state.step += 1
+        step = state.step
+        lrs = {f"lr_{k}": o.param_groups[0]["lr"] for k, o in state.optimizers.items()}
+        state.log.append({"step": step, "epoch": epoch + 1, **losses, **lrs})
         if tb is not None:
             tb.scalars(step, losses, lrs)
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{losses.get('loss', next(iter(losses.values()))):.4g}")
-        if step % steps_per_epoch == 0:
-            for s in schedulers.values():
+        if step % state.steps_per_epoch == 0:
+            for s in state.schedulers.values():
                 s.step()
-        elapsed = time.perf_counter() - start
-        if step in snapshots:  # before the checkpoint: a resume after it never lacks this snapshot
-            save_snapshot()
-        if step % every == 0 or step == total:
+        state.elapsed = time.perf_counter() - start
+        if step in state.snapshots:  # before the checkpoint: a resume after it never lacks this snapshot
+            save_snapshot(state)
+        if step % state.checkpoint_every == 0 or step == state.total:
             if tb is not None:  # grid, then every event so far on disk before the checkpoint that resumes after them
-                tb.checkpoint(step, model)
-            save_checkpoint()
-        if interrupt_at is not None and step >= interrupt_at and step < total:
+                tb.checkpoint(step, state.model)
+            save_checkpoint(state)
+        if interrupt_at is not None and step >= interrupt_at and step < state.total:
             bar.close()
             if tb is not None:
                 tb.close()
@@ -426,17 +482,41 @@ def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataS
     bar.close()
     if tb is not None:
         tb.close()
-    # the saved model's BatchNorm statistics belong to its final weights (eval mode = what was trained)
-    with precision:
-        bn_batches = recalibrate_batchnorm(model, data, batch, dev, channels_last)
 
-    result = {"steps": step, "train_seconds": round(elapsed, 3), "n_train": n,
-              "images_per_second": round(step * batch / max(elapsed, 1e-9), 1),
-              "bn_recalibration_batches": bn_batches, **pretrained}
-    save_model_file(out / "model.pt", model, result)
+
+def finish_run(state: RunState) -> dict[str, Any]:
+    """model.pt (BatchNorm re-estimated for the final weights), train_log.csv and config.json; the result."""
+    out = state.out
+    # the saved model's BatchNorm statistics belong to its final weights (eval mode = what was trained)
+    with state.precision:
+        bn_batches = recalibrate_batchnorm(state.model, state.data, state.batch, state.device, state.channels_last)
+
+    result = {"steps": state.step, "train_seconds": round(state.elapsed, 3), "n_train": state.n,
+              "images_per_second": round(state.step * state.batch / max(state.elapsed, 1e-9), 1),
+              "bn_recalibration_batches": bn_batches, **state.pretrained}
+    save_model_file(state, out / "model.pt", state.model, result)
     with atomic_path(out / "train_log.csv") as tmp:  # a kill here must not leave half a log
-        shutil.copyfile(log.path, tmp)
-    write_json(out / "config.json", {"run": dict(run), "config_hash": digest, "result": result})
-    ckpt_path.unlink(missing_ok=True)
-    log.path.unlink(missing_ok=True)
+        shutil.copyfile(state.log.path, tmp)
+    write_json(out / "config.json", {"run": dict(state.run), "config_hash": state.digest, "result": result})
+    state.ckpt_path.unlink(missing_ok=True)
+    state.log.path.unlink(missing_ok=True)
     return result
+
+
+@_one_trainer_per_folder
+def train(run: Mapping[str, Any], out_dir: str | os.PathLike[str], source: DataSource, *,
+          device: str = "auto", threads: int | None = None, progress: bool = True,
+          checkpoint_every: int = 500, interrupt_at: int | None = None, tensorboard: bool = False) -> dict[str, Any]:
+    """Train ``run`` (a resolved run config) into ``out_dir``; resume if a matching checkpoint is there.
+
+    ``interrupt_at`` stops the process-local loop after that many steps (tests use it
+    to simulate a crash between checkpoints). ``tensorboard`` also writes every loss and, at the start
+    and at each checkpoint, a sample grid to ``out_dir/tb/`` (the trained weights are the same).
+    """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing package is one line at once
+    state = prepare_run(run, Path(out_dir), source, device=device, threads=threads, checkpoint_every=checkpoint_every)
+    resume_or_start(state)
+    pretrain_once(state)
+    run_epochs(state, progress=progress, interrupt_at=interrupt_at, tensorboard=tensorboard)
+    return finish_run(state)
