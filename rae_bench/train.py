@@ -446,7 +446,7 @@ def run_epochs(state: RunState, *, progress: bool = True, interrupt_at: int | No
     """Steps from ``state.step`` to the end: log every loss, step the schedulers after each epoch, take the
     snapshots and checkpoints; ``interrupt_at`` raises KeyboardInterrupt after that step (tests' crash)."""
     passes = TrainingPasses(state.data, state.batch, state.steps_per_epoch, state.device, state.channels_last)
-    state.model.train()  # already, after pretrain_once: this phase does not rely on it
+    state.model.train()  # pretrain_once set it too; the loop sets its own mode rather than rely on that phase
     bar = tqdm(total=state.total, initial=state.step, desc=f"{state.run['dataset']}/{state.run['run']}",
                disable=not progress, mininterval=1.0 if os.isatty(2) else 30.0, dynamic_ncols=True)
     start = time.perf_counter() - state.elapsed
