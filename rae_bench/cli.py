@@ -217,7 +217,7 @@ def _per_sample_settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
-    from .metrics import extract_features
+    from .metrics import FeatureSpace
 
     if args.snapshots and not args.sampler:  # before any work (the extractor can take seconds to build)
         raise ConfigError("--snapshots fits a sampler per snapshot: give --sampler NAME (and --sampler-params)")
@@ -229,11 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
         fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
-    settings = dict(extractor=lambda x: extract_features(extractor, x),
-                    extractor_name=getattr(extractor, "name", args.extractor),
-                    extractor_quality=getattr(extractor, "meta", {}).get("test"),
-                    extractor_backend=getattr(extractor, "backend", None),
-                    reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
+    settings = dict(features=FeatureSpace.of(extractor), reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
                     device=_device(args, cfg), **_per_sample_settings(args, cfg))
     if args.snapshots:  # the authors' best-checkpoint selection over the run's snapshots
         from .selection import evaluate_snapshots

@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import numpy as np
 import torch
 
 from .atomic import atomic_path, write_json
@@ -23,7 +22,7 @@ from .checks import ACTIVE_THRESHOLD
 from .data import DataSource, load, to_float
 from .errors import DataError
 from .metrics import active_dims, frechet_distance, gaussian_stats, kid, load_features, load_stats, nac, prd_scores
-from .metrics import KNN_K, fid_bootstrap, fid_infinity, prdc
+from .metrics import KNN_K, FeatureSpace, fid_bootstrap, fid_infinity, prdc
 from .models import GenerativeAE
 from .grid import save_grid
 from .samplers import build_sampler, load_sampler, save_sampler
@@ -127,9 +126,8 @@ def test_subset(run: dict[str, Any], source: DataSource, n: int) -> torch.Tensor
 
 
 def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Path, *,
-             extractor: Callable[[torch.Tensor], np.ndarray], extractor_name: str, reference: str | Path,
+             features: FeatureSpace, reference: str | Path,
              n_samples: int, source: DataSource, device: str = "auto", grid: int = 64,
-             extractor_quality: dict[str, Any] | None = None, extractor_backend: str | None = None,
              fit: tuple[str, dict[str, Any] | None, int] | None = None, knn_k: int = KNN_K,
              fid_infinity_points: int | None = None, fid_bootstrap_replicates: int = 0) -> dict[str, Any]:
     """Write ``metrics.json`` and ``samples.png`` for one (model, sampler) pair into ``out_dir``.
@@ -138,8 +136,8 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     saved to ``sampler_path`` (what the workflow does: one job and one model load per pair); without it
     the fitted state at ``sampler_path`` is loaded.
 
-    ``extractor_quality`` (the classifier's test accuracy and majority baseline) goes into metrics.json, so
-    that tables can say how good a feature space their numbers come from. ``knn_k`` is the k of the k-NN
+    ``features`` is the feature space of every FID, PRD, KID and k-NN metric; its name, backend and quality
+    go into metrics.json (:class:`~rae_bench.metrics.FeatureSpace`). ``knn_k`` is the k of the k-NN
     metrics; ``fid_infinity_points`` (config ``features.fid_infinity``) adds ``fid_gen_inf``, the
     generation FID extrapolated to infinitely many samples from that many subset sizes.
     ``fid_bootstrap_replicates`` (config ``features.bootstrap``) adds ``fid_rec_boot``/``fid_gen_boot``, that
@@ -161,16 +159,16 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     codes = encode_all(model, test, dev)  # once: for the reconstructions and for NAC
     recon = generate(model, codes, dev)
     mse = float(((to_float(recon) - to_float(test)) ** 2).flatten(1).mean(1).mean())
-    recon_features = extractor(recon)
+    recon_features = features.features(recon)
     recon_stats = gaussian_stats(recon_features)
     if recon_stats[0].shape != mu_ref.shape:
         raise DataError(f"reference statistics {reference} hold {mu_ref.shape[0]}-d features but extractor "
-                        f"'{extractor_name}' gives {recon_stats[0].shape[0]}-d ones for dataset '{run['dataset']}' "
+                        f"'{features.name}' gives {recon_stats[0].shape[0]}-d ones for dataset '{run['dataset']}' "
                         f"(made for another dataset or extractor); delete {reference} and recompute it")
     fid_rec = frechet_distance(*recon_stats, mu_ref, sigma_ref)
 
     samples = draw_samples(model, smp, n_samples, run["seed"], dev)
-    sample_features = extractor(samples)
+    sample_features = features.features(samples)
     fid_gen = frechet_distance(*gaussian_stats(sample_features), mu_ref, sigma_ref)
     ref_features = load_features(reference, n=n_samples)
     pr = prd_scores(sample_features, ref_features, seed=int(run["seed"]))
@@ -201,7 +199,7 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     metrics = {
         "dataset": run["dataset"], "model": run["run"], "model_class": run["model"], "sampler": smp.name,
         "seed": run["seed"], "latent_dim": run["latent_dim"], "arch": run["arch"],
-        "extractor": extractor_name, "n_samples": n_samples,
+        "extractor": features.name, "n_samples": n_samples,
         "fid_rec": fid_rec, "fid_gen": fid_gen, "mse_rec": mse,
         "precision": pr["precision"], "recall": pr["recall"], "kid": kid_gen["kid"], "kid_std": kid_gen["kid_std"],
         "active_dims": m_active,
@@ -216,12 +214,7 @@ def evaluate(model_path: str | Path, sampler_path: str | Path, out_dir: str | Pa
     warmup = model.unfinished_warmup()
     if warmup:
         metrics["unfinished_warmup"] = warmup
-    if extractor_backend:  # the engine that ran Inception (same FIDs to 1e-4, so the name is unchanged)
-        metrics["extractor_backend"] = extractor_backend
-    if extractor_quality and "accuracy" in extractor_quality:
-        metrics["extractor_accuracy"] = float(extractor_quality["accuracy"])
-        if extractor_quality.get("baseline") is not None:
-            metrics["extractor_baseline"] = float(extractor_quality["baseline"])
+    metrics.update(features.metrics_entries())
     # wall times go beside, not into, metrics.json: the same config and seed give a byte-identical metrics.json
     write_json(out / "timing.json", {"train_seconds": blob["result"]["train_seconds"],
                                      "fit_seconds": round(t_fit, 3) if fit is not None else None,

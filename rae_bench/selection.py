@@ -49,7 +49,7 @@ def evaluate_snapshots(model_path: str | Path, out_dir: str | Path, *, fit: tupl
                        **settings: Any) -> dict[str, Any]:
     """Evaluate every snapshot beside ``model_path`` into ``out_dir`` and write the selected metrics.json.
 
-    ``settings`` are :func:`rae_bench.evaluate.evaluate`'s keyword arguments (extractor, reference,
+    ``settings`` are :func:`rae_bench.evaluate.evaluate`'s keyword arguments (features, reference,
     n_samples, source, ...); ``fit`` is required, since each snapshot needs its own sampler.
     """
     model_path, out = Path(model_path), Path(out_dir)
@@ -58,7 +58,9 @@ def evaluate_snapshots(model_path: str | Path, out_dir: str | Path, *, fit: tupl
         raise CheckpointError(f"no snapshots beside {model_path} (expected {model_path.parent}/snapshots/step*.pt); "
                               f"set training.snapshots for this run and train it again, or use selection: final")
     final_hash = _hash_of(model_path) if model_path.exists() else None
-    identity = {k: v for k, v in settings.items() if k not in ("extractor", "source", "device")}
+    # the keys that the extractor_* arguments of evaluate() once gave: finished snapshots stay finished
+    identity = {**{k: v for k, v in settings.items() if k not in ("features", "source", "device")},
+                **settings["features"].identity()}
     rows = []
     for step, snap in snaps:
         if final_hash is not None and _hash_of(snap) != final_hash:

@@ -6,7 +6,7 @@ load on first use (PEP 562 ``__getattr__``); everything else is imported here.
 import importlib
 
 from rae_bench.metrics.frechet import frechet_distance, gaussian_stats
-from rae_bench.metrics.features import EXTRACTORS, RawExtractor, build_extractor, extract_features
+from rae_bench.metrics.features import EXTRACTORS, FeatureSpace, RawExtractor, build_extractor, extract_features
 
 from rae_bench.metrics.classifier import (
     ClassifierExtractor,
@@ -25,6 +25,7 @@ __all__ = [
     "FID_WEIGHTS_FILE",
     "ClassifierExtractor",
     "FeatureClassifier",
+    "FeatureSpace",
     "InceptionExtractor",
     "RawExtractor",
     "build_extractor",

@@ -7,8 +7,9 @@ a uint8 image set is converted to float one batch at a time.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -64,6 +65,48 @@ def configured_extractor(name: str, features: Mapping[str, Any], *, download: bo
                            download=download, device=device,
                            batch_size=batch_size or int(features.get("batch_size", 100)),
                            precision=precision, backend=str(features.get("backend", "auto")))
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """The feature space an evaluation measures in: the extractor and what metrics.json says about it.
+
+    ``name`` goes into metrics.json as ``extractor``; ``backend`` (the engine that ran Inception, same
+    FIDs to 1e-4) as ``extractor_backend``; ``quality`` (the classifier's test ``accuracy`` and majority
+    ``baseline``) as ``extractor_accuracy`` / ``extractor_baseline``, so that tables can say how good a
+    feature space their numbers come from.
+    """
+
+    extractor: Callable[[Any], np.ndarray]
+    name: str
+    backend: str | None = None
+    quality: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, extractor: Any) -> "FeatureSpace":
+        """Wrap a built extractor (:func:`build_extractor`), reading its name, backend and test quality."""
+        meta = getattr(extractor, "meta", None) or {}
+        return cls(extractor, str(extractor.name), getattr(extractor, "backend", None), meta.get("test"))
+
+    def features(self, data) -> np.ndarray:
+        """N x D features of ``data``, fed through the extractor in batches (:func:`extract_features`)."""
+        return extract_features(self.extractor, data)
+
+    def identity(self) -> dict[str, Any]:
+        """What of this space a result depends on, beyond the weights' file (its keys are stable: cached
+        best-checkpoint evaluations compare them)."""
+        return {"extractor_name": self.name, "extractor_quality": self.quality, "extractor_backend": self.backend}
+
+    def metrics_entries(self) -> dict[str, Any]:
+        """The ``extractor_backend`` / ``extractor_accuracy`` / ``extractor_baseline`` entries of metrics.json."""
+        out: dict[str, Any] = {}
+        if self.backend:
+            out["extractor_backend"] = self.backend
+        if self.quality and "accuracy" in self.quality:
+            out["extractor_accuracy"] = float(self.quality["accuracy"])
+            if self.quality.get("baseline") is not None:
+                out["extractor_baseline"] = float(self.quality["baseline"])
+        return out
 
 
 def extract_features(extractor, data, batch_size: int = 500) -> np.ndarray:

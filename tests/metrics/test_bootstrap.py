@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from rae_bench.metrics import fid_bootstrap, frechet_distance, gaussian_stats
+from rae_bench.metrics import FeatureSpace, fid_bootstrap, frechet_distance, gaussian_stats
 
 
 def features(n, d=6, shift=0.3, seed=0):
@@ -42,11 +42,11 @@ def test_evaluate_writes_the_replicates(tmp_path, tiny_ae_pair):
     import torch
 
     from rae_bench.evaluate import draw_samples, evaluate, generate, encode_all, load_pair
-    from rae_bench.metrics import extract_features, load_features
+    from rae_bench.metrics import load_features
 
     ae = tiny_ae_pair(20)
     source, raw, reference, test = ae.source, ae.raw, ae.reference, ae.test
-    args = dict(extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
+    args = dict(features=FeatureSpace.of(raw), reference=reference,
                 n_samples=20, source=source, knn_k=3)
     pair = (tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior")
     evaluate(*pair, **args)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rae_bench.metrics import KID_SUBSET_SIZE, KID_SUBSETS, kid, mmd2_unbiased, polynomial_kernel
+from rae_bench.metrics import FeatureSpace, KID_SUBSET_SIZE, KID_SUBSETS, kid, mmd2_unbiased, polynomial_kernel
 from rae_bench.report.tables import collect, to_latex
 
 
@@ -81,12 +81,12 @@ def test_subset_size_capped_and_errors():
 def test_evaluate_writes_kid_of_the_fid_features(tmp_path, tiny_ae_pair):
     """evaluate(): metrics.json's kid is kid(sample features, stored reference features, run seed)."""
     from rae_bench.evaluate import draw_samples, evaluate, load_pair
-    from rae_bench.metrics import extract_features, load_features
+    from rae_bench.metrics import load_features
 
     pair = tiny_ae_pair(12)
     source, raw, reference = pair.source, pair.raw, pair.reference
     metrics = evaluate(tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior",
-                       extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
+                       features=FeatureSpace.of(raw), reference=reference,
                        n_samples=12, source=source)
     stored = json.loads((tmp_path / "run" / "prior" / "metrics.json").read_text())
     assert stored["kid"] == metrics["kid"] and math.isfinite(stored["kid"]) and stored["kid_std"] >= 0

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from rae_bench.metrics import fid_infinity, frechet_distance, gaussian_stats, prdc
+from rae_bench.metrics import FeatureSpace, fid_infinity, frechet_distance, gaussian_stats, prdc
 
 reference = pytest.importorskip("prdc")  # the test extra pins prdc==0.2
 
@@ -87,12 +87,12 @@ def test_evaluate_writes_knn_metrics_and_fid_infinity(tmp_path, tiny_ae_pair):
     import torch
 
     from rae_bench.evaluate import draw_samples, evaluate, load_pair
-    from rae_bench.metrics import extract_features, load_features, load_stats
+    from rae_bench.metrics import load_features, load_stats
 
     pair = tiny_ae_pair(20)
     source, raw, reference = pair.source, pair.raw, pair.reference
     evaluate(tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", tmp_path / "run" / "prior",
-             extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
+             features=FeatureSpace.of(raw), reference=reference,
              n_samples=20, source=source, knn_k=3, fid_infinity_points=4)
     stored = json.loads((tmp_path / "run" / "prior" / "metrics.json").read_text())
     model, blob, smp = load_pair(tmp_path / "run" / "model.pt", tmp_path / "run" / "prior" / "sampler.pt", "cpu")

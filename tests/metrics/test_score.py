@@ -160,7 +160,7 @@ def evaluated(tmp_path_factory):
     """A tiny MNIST AE with a prior sampler, evaluated by the workflow's evaluate() with a trained classifier."""
     from rae_bench.data import DataSource, load, load_labels
     from rae_bench.evaluate import evaluate, fit_sampler, test_subset
-    from rae_bench.metrics import ClassifierExtractor, extract_features, reference_stats, save_classifier, train_classifier
+    from rae_bench.metrics import FeatureSpace, ClassifierExtractor, extract_features, reference_stats, save_classifier, train_classifier
     from rae_bench.train import train
 
     root = tmp_path_factory.mktemp("run")
@@ -179,7 +179,7 @@ def evaluated(tmp_path_factory):
     reference = root / "features" / "reference_test_n16.npz"
     reference_stats(reference, lambda: extract_features(extractor, test_subset(run, source, 16)))
     metrics = evaluate(root / "seed3" / "model.pt", root / "seed3" / "prior" / "sampler.pt", root / "seed3" / "prior",
-                       extractor=lambda x: extract_features(extractor, x), extractor_name="classifier",
+                       features=FeatureSpace.of(extractor),
                        reference=reference, n_samples=16, source=source)
     return root, clf, reference, metrics
 

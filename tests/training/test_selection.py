@@ -72,14 +72,14 @@ def test_a_resumed_run_writes_the_same_snapshots(tmp_path):
 def test_evaluate_snapshots_picks_rec_and_gen_minima_separately_and_resumes(tmp_path, monkeypatch):
     from rae_bench import selection
     from rae_bench.evaluate import test_subset
-    from rae_bench.metrics import RawExtractor, extract_features, reference_stats
+    from rae_bench.metrics import FeatureSpace, RawExtractor, extract_features, reference_stats
 
     run, source = _setup(tmp_path, {"every": 3})
     train(run, tmp_path / "run", source, progress=False)
     raw = RawExtractor()
     reference = tmp_path / "ref.npz"
     reference_stats(reference, lambda: extract_features(raw, test_subset(run, source, 20)))
-    settings = dict(extractor=lambda x: extract_features(raw, x), extractor_name="raw", reference=reference,
+    settings = dict(features=FeatureSpace.of(raw), reference=reference,
                     n_samples=20, source=source, knn_k=3)
     out = tmp_path / "run" / "prior" / "best_checkpoint"
     metrics = selection.evaluate_snapshots(tmp_path / "run" / "model.pt", out, fit=("prior", {}, 3), **settings)
