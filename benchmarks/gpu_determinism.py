@@ -1,6 +1,6 @@
 """Measure how far two identical runs on a CUDA GPU drift apart (issue 8: determinism tolerance on GPU).
 
-On CPU the same config and seed give a byte-identical ``metrics.json`` (tests/test_faults.py proves
+On CPU the same config and seed give a byte-identical ``metrics.json`` (tests/training/test_training_faults.py proves
 it). On a GPU, cuDNN/cuBLAS kernels may reduce in a different order from run to run, so the numbers
 can differ slightly. This script runs the whole chain of one (dataset, model, sampler) ``--repeats``
 times on ``cuda``, each repeat in fresh processes and its own folder (feature classifier when needed,

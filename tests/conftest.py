@@ -15,6 +15,32 @@ def one_thread():
 
 
 @pytest.fixture()
+def fault_environment(monkeypatch):
+    """No user setting reaches the fault tests' commands (they build their own data and weights)."""
+    for var in ("RAE_BENCH_SETTINGS", "RAE_BENCH_DATA", "RAE_BENCH_INCEPTION_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def restore_threads():
+    """In-process commands set one torch thread (``--threads 1``); give the next module its threads back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """A results folder holding one finished run: reference stats, model, GMM sampler, metrics
+    (helpers/faults.py's Chain). Built once per test process; the fault tests copy it, never change it."""
+    from helpers.faults import Chain
+
+    chain = Chain(tmp_path_factory.mktemp("finished")).all()
+    assert (chain.run_dir / "gmm" / "metrics.json").is_file()
+    return chain
+
+
+@pytest.fixture()
 def mnist_source(tmp_path):
     """A DataSource over a small MNIST written in the original idx format: 64 training and 8 test digits."""
     from fixtures_data import write_mnist

@@ -52,7 +52,7 @@ def test_unrelated_change_keeps_run_identity():
     assert config_hash(resolve_run(cfg, "mnist", "vae", 0)) != before
 
 
-# Invalid configs, YAML errors and the CLI's one-line errors: tests/test_faults.py (the fault catalogue).
+# Invalid configs, YAML errors and the CLI's one-line errors: tests/workflow/test_cli_faults.py (the fault catalogue).
 
 
 def test_snakemake_jobs_see_load_config_with_profiles(tmp_path):

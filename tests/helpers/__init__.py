@@ -1,6 +1,5 @@
 """Plain helper functions shared by several test files (fixtures live in tests/conftest.py).
 
-Left for the change that splits test_faults.py by layer and mirrors the package's folders in tests/:
-fault_helpers.py, fixtures_data.py and resume_check.py still sit flat beside the test files, and
-test_faults.py's docstring on concurrent workflows still says README.md (the text is now docs/errors.md).
+models.py: tiny models and their weights; faults.py: the fault tests' CLI runner, results-folder snapshots
+and hostile files.
 """

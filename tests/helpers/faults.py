@@ -1,4 +1,5 @@
-"""Helpers of tests/test_faults.py: run the CLI, snapshot a results folder, craft hostile files."""
+"""Helpers of the fault tests (tests/*/test_*_faults.py, test_untrusted_files.py): run the CLI, snapshot a
+results folder, craft hostile files."""
 from __future__ import annotations
 
 import contextlib
@@ -17,7 +18,7 @@ import torch
 
 from helpers.models import weights
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # A stochastic model (VAE) with an LR schedule: resuming must restore RNG, optimizer and scheduler state.
 SYNTH_OPTIONS = {"n": 3, "d": 12, "n_train": 240, "n_test": 60}
@@ -37,6 +38,13 @@ FINAL_OUTPUTS = ("model.pt", "train_log.csv", "config.json", "sampler.pt", "metr
 
 def settings(tmp: Path, **extra: Any) -> str:
     return json.dumps({"data_root": str(tmp / "data"), "cache_dir": str(tmp / "cache"), "device": "cpu", **extra})
+
+
+def cli_error(capsys, code: int) -> str:
+    """The one stderr line of an in-process CLI call that must have failed with exit code 2."""
+    err = capsys.readouterr().err
+    assert code == 2, err
+    return one_error_line(err)
 
 
 def rae_cmd(*args: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Trainer: deterministic, resumable bit for bit (kills, divergence and bad checkpoints: tests/test_faults.py)."""
+"""Trainer: deterministic, resumable bit for bit (kills, divergence and bad checkpoints: tests/training/test_training_faults.py)."""
 from __future__ import annotations
 
 import csv

@@ -22,16 +22,13 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
 import yaml
 
-try:
-    from tests import fault_helpers as fh
-except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    import fault_helpers as fh  # type: ignore[no-redef]
+from helpers import faults as fh
 
 from rae_bench.config.files import DEFAULT_CONFIG
 
