@@ -178,6 +178,24 @@ def _warmup_notes(df: pd.DataFrame) -> str:
     return ("Not past warm-up: " + " ".join(notes)) if notes else ""
 
 
+SPREAD_LIMIT = 0.15  # a cell whose sd over seeds exceeds this share of its mean is not stable at this scale
+
+
+def spread_notes(df: pd.DataFrame) -> str:
+    """LaTeX: 'Not stable over seeds (sd above 15% of the mean) ...: MaskAAE (CelebA) Rec. 57.0 $\\pm$ 7.1; ...' for the cells
+    of a several-seed run whose seed-to-seed spread is large beside their value, else ''. Computed from the
+    run itself, so a one-seed run says nothing here (its seeds sentence says there is no spread)."""
+    n = pd.to_numeric(df["n_seeds"], errors="coerce")
+    mean, sd = pd.to_numeric(df["ours"], errors="coerce"), pd.to_numeric(df["ours_std"], errors="coerce")
+    loose = df[(n >= 2) & (mean.abs() > 0) & (sd > SPREAD_LIMIT * mean.abs())]
+    if loose.empty:
+        return ""
+    cells = [latex_escape(f"{r.row} ({DATASET_HEAD.get(r.dataset, r.dataset)}) {METRIC_HEAD.get(r.metric, r.metric)} ")
+             + f"{r.ours:.1f} $\\pm$ {r.ours_std:.1f}" for r in loose.itertuples()]
+    return (latex_escape(f"Not stable over seeds (sd above {100 * SPREAD_LIMIT:.0f}% of the mean), so their rank is "
+                         f"not a verdict: ") + "; ".join(cells) + ".")
+
+
 def _sample_sizes(df: pd.DataFrame) -> str:
     """' Columns Gen., KID: N samples as above; Gen. FID-inf: N = infinity (...).' where a column is extrapolated."""
     metrics = list(dict.fromkeys(df["metric"]))
@@ -214,8 +232,8 @@ def _caption(name: str, df: pd.DataFrame) -> str:
         note += "Values from other feature extractors are not on the published scale. "
     text = latex_escape(note + ("Ours: " + "; ".join(parts) + "." if parts else "") + _sample_sizes(df)
                          + _selection_note(df))
-    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), latex_escape(_warmup_notes(df)),
-                                table_caption(name, df)) if t)
+    return " ".join(t for t in (text.rstrip(), seeds_sentence(df), spread_notes(df),
+                                latex_escape(_warmup_notes(df)), table_caption(name, df)) if t)
 
 
 def to_latex(name: str, df: pd.DataFrame) -> str:

@@ -345,7 +345,8 @@ def test_dag_on_an_image_folder_builds_a_table(tmp_path):
     write_shapes(tmp_path / "data" / "shapes", 120)
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     cfg.update(data_root=str(tmp_path / "data"), samplers={"prior": {}})
-    cfg["features"].update(n_samples=24, batch_size=24)
+    # no FID bootstrap: 200 Frechet distances over 784-d raw features would be ~40 s of this test's ~60
+    cfg["features"].update(n_samples=24, batch_size=24, bootstrap=0)
     cfg["datasets"] = {"shapes": {"source": "image_folder", "options": {"path": "shapes", "size": 28, "channels": 1},
                                   "latent_dim": 4, "extractor": "raw"}}
     cfg["models"] = {"ae": {"model": "ae"}}

@@ -172,3 +172,19 @@ def test_sweep_table_and_html_show_the_spread_and_n(tmp_path):
     put(tmp_path / "t", "mnist", "ae", 1, "prior", 3.0, 5.0)
     page = table_html("table3", collect("table3", {**SPEC, "seeds": [0, 1]}, tmp_path / "t"))
     assert "2.00 ± 1.41" in page and "mean ± sd over up to n = 2 seeds" in page
+
+
+def test_caption_names_the_cells_whose_seed_spread_is_large():
+    """A several-seed cell with sd above SPREAD_LIMIT of its mean is named with its mean +- sd; a tight cell,
+    and any one-seed cell, is not."""
+    from rae_bench.report.tables import SPREAD_LIMIT, spread_notes
+
+    def cell(row, ours, sd, n):
+        return {"row": row, "dataset": "celeba", "metric": "fid_rec", "ours": ours, "ours_std": sd, "n_seeds": n}
+
+    df = pd.DataFrame([cell("MaskAAE", 57.0, 57.0 * (SPREAD_LIMIT + 0.05), 3), cell("AE", 40.0, 40.0 * (SPREAD_LIMIT - 0.05), 3),
+                       cell("VAE", 50.0, float("nan"), 1)])
+    note = spread_notes(df)
+    assert "MaskAAE (CelebA) Rec. 57.0 $\\pm$ 11.4" in note and "AE (" not in note.replace("MaskAAE (", "")
+    assert "VAE" not in note and "15\\%" in note
+    assert spread_notes(df[df.row != "MaskAAE"]) == ""

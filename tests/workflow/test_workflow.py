@@ -60,8 +60,9 @@ def test_dag_builds_table3(workdir):
     assert best["candidates"] == 2 and best["selection"] == "best_checkpoint"
     steps = pd.read_csv(workdir / "results/mnist/wae_mmd/seed0/prior/best_checkpoint/snapshots.csv")
     twin = df[(df.row == "WAE-MMD \u2020") & (df.dataset == "mnist")].set_index("metric")["ours"]
-    assert twin["fid_rec"] == pytest.approx(steps["fid_rec"].min(), rel=1e-6)
-    assert twin["fid_gen"] == pytest.approx(steps["fid_gen"].min(), rel=1e-6)
+    # the CSV holds 4 decimals
+    assert twin["fid_rec"] == pytest.approx(steps["fid_rec"].min(), abs=5e-5)
+    assert twin["fid_gen"] == pytest.approx(steps["fid_gen"].min(), abs=5e-5)
 
 
 @pytest.mark.slow
