@@ -229,8 +229,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     fit = None
     if args.sampler:  # fit it here first (the workflow's way), else load --sampler-path
         fit = (args.sampler, _sampler_params(args.sampler_params, cfg, args.sampler, args.model_path), args.seed)
-    settings = dict(features=FeatureSpace.of(extractor), reference=args.reference, n_samples=args.n_samples, source=_source(args, cfg),
-                    device=_device(args, cfg), **_per_sample_settings(args, cfg))
+    settings = dict(features=FeatureSpace.of(extractor), reference=args.reference, n_samples=args.n_samples,
+                    source=_source(args, cfg), device=_device(args, cfg), **_per_sample_settings(args, cfg))
     if args.snapshots:  # the authors' best-checkpoint selection over the run's snapshots
         from .selection import evaluate_snapshots
         metrics = evaluate_snapshots(args.model_path, args.out_dir, fit=fit, **settings)

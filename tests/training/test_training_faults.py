@@ -23,7 +23,6 @@ from rae_bench.atomic import stale_temporaries
 from rae_bench.runs import load_model
 from rae_bench.train import load_checkpoint
 
-REPO = fh.REPO
 pytestmark = pytest.mark.usefixtures("fault_environment", "restore_threads")
 
 

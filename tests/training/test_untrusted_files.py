@@ -17,7 +17,6 @@ from helpers import faults as fh
 from helpers.faults import cli_error as _error
 
 
-REPO = fh.REPO
 pytestmark = pytest.mark.usefixtures("fault_environment", "restore_threads")
 
 

@@ -30,7 +30,6 @@ from helpers.faults import cli_error as _error
 
 from rae_bench.config.files import DEFAULT_CONFIG
 
-REPO = fh.REPO
 pytestmark = pytest.mark.usefixtures("fault_environment", "restore_threads")
 
 
