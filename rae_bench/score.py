@@ -36,7 +36,8 @@ from .atomic import atomic_path, current_umask
 from .data.readers import IMAGE_EXTENSIONS, NPZ_READ_ERRORS, npz_content, npz_read_error, open_folder
 from .errors import ConfigError, DataError, output_error, unknown_name
 from .evaluate import draw_samples, encode_all, generate, load_pair, test_subset
-from .metrics import KNN_K, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid, prd_scores, prdc
+from .metrics import (KNN_K, FeatureSpace, extract_features, fid_infinity, frechet_distance, gaussian_stats, kid,
+                      prd_scores, prdc)
 from .runs import pick_device
 
 # knn: k-NN precision/recall and density/coverage (prdc's definitions); fid_inf: FID at N = infinity
@@ -202,8 +203,8 @@ def score(a: ScoreInput, b: ScoreInput, metrics: Sequence[str], make_extractor: 
                         f"from the same extractor (statistics files: recompute them with --extractor of the other)")
     out: dict[str, Any] = {"a": a.describe(), "b": b.describe(), "seed": int(seed),
                            "extractor": getattr(extractor, "name", None)}
-    if getattr(extractor, "backend", None):  # which engine ran Inception (same numbers to 1e-4)
-        out["extractor_backend"] = extractor.backend
+    if extractor is not None:  # the same extractor entries as evaluate's metrics.json
+        out.update(FeatureSpace.of(extractor).metrics_entries())
     if "fid" in metrics:
         out["fid"] = frechet_distance(*sa, *sb)
     if "kid" in metrics:

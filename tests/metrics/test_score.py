@@ -169,7 +169,7 @@ def evaluated(tmp_path_factory):
     clf = root / "features" / "classifier.pt"
     model = train_classifier(load("mnist", "train", source), load_labels("mnist", "train", source), multilabel=False,
                              epochs=1, batch_size=32, lr=1e-3, seed=0, progress=False)
-    save_classifier(model, clf)
+    save_classifier(model, clf, meta={"test": {"accuracy": 0.5, "baseline": 0.125}})  # as train-classifier records
     run = {"dataset": "mnist", "source": "mnist", "options": {}, "n_train": None, "run": "ae", "model": "ae",
            "params": {}, "latent_dim": 4, "arch": "tiny", "seed": 3,
            "training": {"epochs": 1, "batch_size": 16, "optim": {"lr": 1e-3}, "lr_schedule": {"type": "none"}}}
@@ -201,6 +201,10 @@ def test_run_folder_scores_as_evaluate_did(evaluated, tmp_path, capsys):
     assert got["fid"] == pytest.approx(metrics["fid_gen"], rel=1e-6) and got["fid"] > 0
     assert got["kid"] == pytest.approx(metrics["kid"], rel=1e-6)
     assert (got["precision"], got["recall"]) == pytest.approx((metrics["precision"], metrics["recall"]), rel=1e-6)
+    # the feature space is described by the same entries as in evaluate's metrics.json
+    assert metrics["extractor_accuracy"] == 0.5
+    for key in ("extractor", "extractor_accuracy", "extractor_baseline"):
+        assert got.get(key) == metrics.get(key), key
 
 
 def test_sample_exports_what_evaluate_scored(evaluated, tmp_path, capsys):
