@@ -39,6 +39,16 @@ def test_matches_pytorch_fid_on_sample_stats():
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(float(calculate_frechet_distance(mu1, s1, mu2, s2)), rel=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+def test_matches_pytorch_fid_on_singular_sample_stats():
+    """Fewer samples than dimensions, as in test_fast_paths.py's 10 Inception features: rank-9 covariances."""
+    rng = np.random.default_rng(11)
+    f1, f2 = rng.normal(size=(10, 256)), rng.normal(size=(10, 256)) * 2.0 + 0.3
+    stats = (*gaussian_stats(f1), *gaussian_stats(f2))
+    assert frechet_distance(*stats) == pytest.approx(float(calculate_frechet_distance(*stats)), rel=1e-6)
+
+
 @pytest.mark.parametrize("rank", [None, 5])  # full rank and singular (rank 5 of 32)
 def test_identical_stats_give_zero(rank):
     mu, sigma = _random_stats(np.random.default_rng(3), 32, rank)
