@@ -26,13 +26,14 @@ pytestmark = pytest.mark.usefixtures("fault_environment", "restore_threads")
 
 
 
-def _tiny_synth_workflow(workdir: Path) -> Path:
-    """tests/configs/tiny.yaml on its synthetic dataset only (no MNIST), two table rows, longer training."""
+def _tiny_synth_workflow(workdir: Path, epochs: int) -> Path:
+    """tests/configs/tiny.yaml on its synthetic dataset only (no MNIST), two table rows, longer training.
+
+    16 steps an epoch, a checkpoint every 5 epochs (80 steps): ``epochs`` sets how long a training job
+    lasts, ~1,000 steps/s on an idle machine and slower under the suite's load."""
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     synth = cfg["datasets"]["synth"]
-    # 16 steps an epoch, a checkpoint every 5; 250 epochs (4,000 steps) so that training lasts seconds even on
-    # an idle machine (~1,000 steps/s) and the Ctrl-C surely lands while a training job runs
-    synth["training"] = {"epochs": 250}
+    synth["training"] = {"epochs": epochs}
     synth["options"]["n_train"] = 800
     cfg["datasets"] = {"synth": synth}
     cfg["data_root"], cfg["cache_dir"] = str(workdir / "data"), str(workdir / "cache")
@@ -52,7 +53,8 @@ def _snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
 @pytest.mark.slow
 def test_snakemake_ctrl_c_then_rerun_incomplete_completes_without_partial_files(tmp_path):
     """Ctrl-C (SIGINT to the process group) while a training job runs; the rerun resumes, takes no partial file."""
-    config = _tiny_synth_workflow(tmp_path)
+    # 2,000 steps: seconds even when idle, while the Ctrl-C lands within ~0.1 s of the first checkpoint
+    config = _tiny_synth_workflow(tmp_path, epochs=125)
     results = tmp_path / "results"
     with open(tmp_path / "first.log", "w") as out:
         # SIGINT back to its default in the child: a test run started in the background (`pytest &`, nohup)
@@ -148,7 +150,8 @@ def test_bad_params_stop_snakemake_before_any_job(finished, tmp_path):
 def test_two_snakemake_at_once_the_second_refuses(tmp_path):
     """Snakemake locks its working directory: a second ``snakemake`` on the same folder refuses while the first
     runs (its message, several lines, is documented in docs/errors.md); the first finishes, its model loads."""
-    config = _tiny_synth_workflow(tmp_path)
+    # 4,000 steps: the first is still training when the second has started Snakemake and parsed the DAG
+    config = _tiny_synth_workflow(tmp_path, epochs=250)
     target = "results/synth/ae/seed0/model.pt"
     with open(tmp_path / "first.log", "w") as out:
         first = subprocess.Popen(_snakemake_cmd(tmp_path, config, target), stdout=out, stderr=subprocess.STDOUT)
