@@ -134,7 +134,8 @@ def _write_figure(fig: Any, stem: Path, table: pd.DataFrame, label: str, caption
     """The figure as PDF and PNG, its plotted numbers as CSV, and a LaTeX snippet that includes it."""
     for ext in ("pdf", "png"):
         with atomic_path(stem.with_suffix(f".{ext}")) as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight")
+            # no creation date in the PDF: the same runs redraw a byte-identical figure
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
     _pyplot().close(fig)
     write_text(stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.5g"))
     write_text(stem.with_suffix(".tex"), _figure_tex(stem, label, caption))

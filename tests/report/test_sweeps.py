@@ -57,7 +57,7 @@ def fake_results(root, spec):
                                             "recall": 0.8, "nac": 0.01 * m, "active_dims": min(m, n)}))
 
 
-def test_figures_and_table2(cfg, tmp_path):
+def test_figures_and_table2(cfg, tmp_path, monkeypatch):
     spec = figure_spec(cfg, "figure5")
     fake_results(tmp_path / "results", spec)
     df = collect_sweep(spec, tmp_path / "results")
@@ -67,6 +67,11 @@ def test_figures_and_table2(cfg, tmp_path):
     synth = fig2[fig2.dataset == "synth"].set_index("m")["scaled_fid"]
     assert synth.max() == 1.0 and synth.idxmin() == 4  # lowest at the true n
     assert "includegraphics" in (tmp_path / "figures" / "figure2.tex").read_text()
+    # redrawn from the same results, byte for byte (no creation date in the PDF)
+    first = {ext: (tmp_path / "figures" / f"figure2.{ext}").read_bytes() for ext in ("pdf", "png")}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # a redraw in 1970: a dated PDF would differ
+    figure2(df, "wae_mmd", tmp_path / "figures" / "figure2")
+    assert all((tmp_path / "figures" / f"figure2.{ext}").read_bytes() == first[ext] for ext in first)
     fig5 = figure5(df, ["wae_mmd", "ae"], "ae", tmp_path / "figures" / "figure5")
     assert set(fig5.columns) >= {"wae_mmd_fid_gen", "ae_active_dims"}
     assert fig5[fig5.dataset == "synth"].set_index("m")["ae_active_dims"].to_dict() == {2: 2, 4: 4, 8: 4}
