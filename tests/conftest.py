@@ -1,8 +1,16 @@
 """Fixtures shared by several test files (plain helper functions: tests/helpers/)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+
+# xdist runs one worker per core (-n auto): torch's default intra-op threads (one per core in each worker)
+# would oversubscribe the cores, and in-process training then waits on busy threads. One thread per worker.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
