@@ -12,6 +12,8 @@ Results (AMD EPYC, 2 cores, seed 0, synth_n8; 2026-12-07), m_A at m = 8 / 16 / 3
   never leaves 2/m, the mask is not polarised; 6 / 10 / 14 / 18 (the default run's Figure 5).
 - ``--epochs 10 --poly-every 40`` (cap 2048 by step ~650): polarised, mostly open: 7 / 12 / 24 / 39.
 - ``--epochs 20 --poly-every 120`` (cap by step ~1,900): 6 / 11 / 19 / 21.
+- the same with ``--mask-lr-ratio 10``: 7 / 10 / 12 / 10; on synth_n16 (``--n 16``), 12 at m = 16 and 13 at
+  m = 64. Closer, but it closes true dimensions on synth_n16, so not yet within n +- 1 everywhere.
 """
 from __future__ import annotations
 
