@@ -29,6 +29,14 @@ def fault_environment(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture()
+def torch_threads():
+    """``torch_threads(n)`` sets torch's intra-op threads for one test; the count before comes back after it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def restore_threads():
     """In-process commands set one torch thread (``--threads 1``); give the next module its threads back."""

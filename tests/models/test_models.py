@@ -150,19 +150,11 @@ def _one_step(name: str, shape, channels_last: bool) -> tuple[dict[str, float], 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("shape", SHAPES[:3], ids=lambda s: "x".join(map(str, s)))
-def test_channels_last_gives_the_same_step(name, shape):
+def test_channels_last_gives_the_same_step(name, shape, torch_threads):
     """The trainer's default layout for images: same fp32 losses and gradients as NCHW, up to float rounding."""
     # at 2 threads, as measured: at 1 (tests/conftest.py's xdist setting) seed 0 puts a VAE decoder ReLU input
     # within rounding of 0 at 28x28, whose derivative then flips between the layouts (see the note below)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        _compare_layouts(name, shape)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _compare_layouts(name, shape) -> None:
+    torch_threads(2)
     terms, grads = _one_step(name, shape, False)
     terms_cl, grads_cl = _one_step(name, shape, True)
     assert terms.keys() == terms_cl.keys() and grads.keys() == grads_cl.keys() and grads
