@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rae_bench.config.resolve import config_hash, resolve_run
@@ -72,3 +73,43 @@ def test_snakemake_jobs_see_load_config_with_profiles(tmp_path):
     assert jobs["rae_gp"] == resolve_run(cfg, "mnist", "rae_gp", 1)
     assert jobs["rae_gp"]["training"]["epochs"] == 100  # not config.yaml's quick `epochs: 2`
     assert jobs["injflow"] == resolve_run(cfg, "mnist", "injflow", 1) and jobs["injflow"]["params"]["rec_weight"] == 5.0
+
+
+def test_validating_the_default_configs_leaves_torch_dynamo_unimported():
+    """Every `snakemake` parse validates the config, building each model on the meta device; the first Python
+    meta kernel a constructor calls imports torch._dynamo (1.2 s of each parse). The models and ``on_meta`` keep
+    clear of them for the default and the tiny test config (a fresh process: this one has trained already)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rae_bench.config.validate import load_config; "
+            f"load_config([{str(DEFAULT)!r}]); "
+            f"load_config([{str(DEFAULT)!r}, {str(REPO / 'tests/configs/tiny.yaml')!r}]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'torchvision'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_meta_builds_count_what_real_builds_hold_and_leave_torch_as_it_was():
+    """``on_meta`` skips spectral norm's start and random fills (no values on meta): the sizes it checks are
+    still those of the real model, and PyTorch's functions are its own again afterwards."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.utils import parametrizations
+
+    from rae_bench.config.validate import on_meta
+    from rae_bench.models import build_model
+
+    spectral = parametrizations._SpectralNorm
+    before = (spectral._power_method, spectral.forward, torch.Tensor.normal_, F.normalize)
+    for name, shape in [("rae_sn", (1, 28, 28)), ("vae_vamp", (1, 28, 28)), ("vae_iaf", (10,)), ("maskaae", (10,))]:
+        with on_meta():
+            meta = build_model(name, shape, 8, "tiny", {})
+        real = build_model(name, shape, 8, "tiny", {})
+        sizes = [{k: t.shape for k, t in [*m.named_parameters(), *m.named_buffers()]} for m in (meta, real)]
+        assert sizes[0] == sizes[1], name
+        assert all(t.is_meta for t in meta.parameters()) and not any(t.is_meta for t in real.parameters())
+    assert (spectral._power_method, spectral.forward, torch.Tensor.normal_, F.normalize) == before
+    u = build_model("rae_sn", (1, 28, 28), 8, "tiny", {}).sn_layers[0].parametrizations.weight[0]._u
+    assert torch.linalg.vector_norm(u).item() == pytest.approx(1.0) and u.std() > 0  # a real, normalised start

@@ -18,6 +18,7 @@ import os
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.nn.utils import parametrizations
 
 from ..checks import MAX_DATA_ELEMENTS, MAX_PARAMETERS, check_lr_schedule, check_name, schema_problem, short
@@ -58,17 +59,24 @@ def check_run(run: Any, origin: str, fix: str) -> tuple[int, ...]:
 def on_meta() -> Iterator[None]:
     """Build modules on the ``meta`` device: shapes only, no memory, the global RNG left alone.
 
-    Spectral norm's 15 power iterations at construction run through PyTorch's slow Python reference
-    ops on meta tensors (a second per model) and compute nothing there, so they are skipped.
+    Many meta kernels are Python references; the first call of one imports torch._dynamo, 1.2 s of every
+    ``snakemake`` parse (-X importtime; ``snakemake -n`` on tests/configs/tiny.yaml takes 3.8 s without it,
+    4.9 s with it, whole process on 2 cores). The models' constructors avoid them (in-place ops); spectral norm's
+    start (random u and v, normalised, then 15 power iterations) computes nothing on meta tensors, so it is
+    skipped: meta tensors hold no values, and every shape stays as it is.
     """
     spectral = parametrizations._SpectralNorm
-    power_method = spectral._power_method
+    saved = spectral._power_method, spectral.forward, torch.Tensor.normal_, F.normalize
+    power_method, forward, normal_, normalize = saved
     spectral._power_method = lambda self, weight_mat, n_power_iterations: None
+    spectral.forward = lambda self, weight: weight if weight.is_meta else forward(self, weight)
+    torch.Tensor.normal_ = lambda self, *args, **kwargs: self if self.is_meta else normal_(self, *args, **kwargs)
+    F.normalize = lambda x, *args, **kwargs: x if x.is_meta else normalize(x, *args, **kwargs)
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             yield
     finally:
-        spectral._power_method = power_method
+        spectral._power_method, spectral.forward, torch.Tensor.normal_, F.normalize = saved
 
 
 def meta_model(run: Mapping[str, Any], shape: Sequence[int], origin: str, fix: str) -> Any:

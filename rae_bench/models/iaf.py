@@ -45,7 +45,7 @@ class MaskedLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, mask: torch.Tensor) -> None:
         super().__init__(in_features, out_features)
-        self.register_buffer("mask", mask.to(self.weight.dtype), persistent=False)
+        self.register_buffer("mask", mask.to(self.weight), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
@@ -63,8 +63,10 @@ class MADE(nn.Module):
     def __init__(self, dim: int, context_dim: int, hidden: int, layers: int, forget_bias: float) -> None:
         super().__init__()
         self.dim = dim
-        deg_in = torch.arange(1, dim + 1)
-        deg_h = torch.arange(hidden) * dim // hidden
+        # degrees and masks on the CPU, whatever the default device: integer ops on the meta device (config
+        # validation) would import torch._dynamo (on_meta); MaskedLinear moves its mask to the weight's device
+        deg_in = torch.arange(1, dim + 1, device="cpu")
+        deg_h = torch.arange(hidden, device="cpu") * dim // hidden
         deg_out = torch.cat([deg_in, deg_in])
         self.first = MaskedLinear(dim, hidden, deg_h[:, None] >= deg_in[None, :])
         self.context = nn.Linear(context_dim, hidden, bias=False)

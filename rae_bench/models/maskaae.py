@@ -120,7 +120,8 @@ class MaskAAE(GenerativeAE):
                     "poly_weight_max", "alpha_init_max", "critic_lr_ratio", "generator_lr_ratio", "mask_lr_ratio"):
             check_nonnegative("maskaae", key, p[key])
         self.critic = latent_critic(self.latent_dim, arch, p["critic_depth"], p["critic_width"])
-        self.alpha = nn.Parameter(torch.rand(self.latent_dim) * float(p["alpha_init_max"]))
+        # in place: an out-of-place op on the meta device (config validation) imports torch._dynamo (on_meta)
+        self.alpha = nn.Parameter(torch.rand(self.latent_dim).mul_(float(p["alpha_init_max"])))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.poly_init = 2.0 / self.latent_dim if p["poly_weight_init"] is None else float(p["poly_weight_init"])
         self.poly_every = authors_poly_every(self.latent_dim) if p["poly_every"] is None else int(p["poly_every"])

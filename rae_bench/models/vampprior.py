@@ -68,7 +68,9 @@ class VAEVampPrior(VAE):
         k = int(self.params["components"])
         if k < 1:
             raise ConfigError(f"vae_vamp needs components >= 1, got {k}")
-        init = torch.randn(k, *self.data_shape) * float(self.params["pseudo_std"]) + float(self.params["pseudo_mean"])
+        # in place: an out-of-place op on the meta device (config validation) imports torch._dynamo (on_meta)
+        init = torch.randn(k, *self.data_shape).mul_(float(self.params["pseudo_std"]))
+        init.add_(float(self.params["pseudo_mean"]))
         self.pseudo_params = nn.Parameter(init)
 
     @property
