@@ -41,4 +41,4 @@ def test_tiny_dag_runs_through_slurm(tmp_path):
     submitted, completed, rows = map(int, summary.groups())
     assert submitted > 0
     assert completed > 0
-    assert rows == 5 * 2 * 2  # tiny.yaml: 5 rows x (mnist, synth) x (fid_rec, fid_gen)
+    assert rows == 5 * 2 * 2  # tiny.yaml: 4 rows and WAE-MMD's twin x (mnist, synth) x (fid_rec, fid_gen)

@@ -16,7 +16,9 @@ rule evaluate:
             caption="../report/samples.rst",
             category="Samples",
             subcategory="{dataset}",
-            labels={"model": "{model}", "sampler": "{sampler}", "seed": "{seed}"},
+            # one label for the pair: Snakemake's report makes a label with two values, each on half the
+            # results, a toggle, and its page fails to load unless every model has both samplers
+            labels={"run": "{model} + {sampler}", "seed": "{seed}"},
         ),
     log:
         "results/{dataset}/{model}/seed{seed}/{sampler}/evaluate.log",
