@@ -43,7 +43,7 @@ def _fid_of_activations(act1: np.ndarray, act2: np.ndarray) -> float:
 # --------------------------------------------------------------------------- parity with pytorch-fid
 
 
-N_FID = 10  # Inception resizes to 299 x 299: few images keep the test short on 2 cores
+N_FID = 6  # Inception resizes to 299 x 299: few images keep the test short on 2 cores
 
 
 @pytest.fixture(scope="module")
