@@ -14,6 +14,7 @@ Results (AMD EPYC, 2 cores, seed 0, synth_n8; 2026-12-07), m_A at m = 8 / 16 / 3
 - ``--epochs 20 --poly-every 120`` (cap by step ~1,900): 6 / 11 / 19 / 21.
 - the same with ``--mask-lr-ratio 10``: 7 / 10 / 12 / 10; on synth_n16 (``--n 16``), 12 at m = 16 and 13 at
   m = 64. Closer, but it closes true dimensions on synth_n16, so not yet within n +- 1 everywhere.
+- ``--epochs 20 --poly-every 120 --mask-lr-ratio 5``: 7 / 11 / 12 / 14 on synth_n8; 12 / 19 / 18 at m = 16 / 32 / 64 on synth_n16 (``--mask-lr-ratio 3`` is the config's value: the run above, 12 / 20 / 22 on synth_n16). Even m = n closes true dimensions, so the schedule alone does not reach n +- 1.
 """
 from __future__ import annotations
 
