@@ -32,13 +32,15 @@ from rae_bench.runs import load_model
 from rae_bench.train import train
 
 
-def run_config(n: int, m: int, epochs: int, params: dict, seed: int) -> dict:
+def run_config(n: int, m: int, epochs: int, params: dict, seed: int, arch: str | None = None) -> dict:
     """The default config's synthetic MaskAAE run (config/config.yaml: synth_n{n}, sweep run maskaae_m{m}),
     with ``epochs`` and the given MaskAAE params in place of the config's."""
     cfg = load_config([ROOT / "config" / "config.yaml"], validate=False)  # expands the sweeps into runs
     run = resolve_run(cfg, f"synth_n{n}", sweep_run_name("maskaae", m), seed)
     run["training"]["epochs"] = epochs
     run["params"] = {**run["params"], **params}
+    if arch is not None:
+        run["arch"] = arch
     return run
 
 
@@ -49,6 +51,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10, help="epochs of 100 steps (default config: 10)")
     ap.add_argument("--poly-every", type=int, default=None, help="steps per doubling (default: the authors')")
     ap.add_argument("--mask-lr-ratio", type=float, default=None, help="default: the config's")
+    ap.add_argument("--arch", choices=("paper", "small", "tiny"), default=None, help="default: the config's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="folder for the runs (default: a temporary one)")
     args = ap.parse_args()
@@ -59,7 +62,7 @@ def main() -> None:
         source = DataSource(root / "data", root / "cache")
         for m in args.m:
             out, start = root / f"n{args.n}_m{m}_s{args.seed}", time.time()
-            train(run_config(args.n, m, args.epochs, params, args.seed), out, source, progress=False, threads=1)
+            train(run_config(args.n, m, args.epochs, params, args.seed, args.arch), out, source, progress=False, threads=1)
             model, _ = load_model(out / "model.pt")
             mask = sorted(model.mask.detach().tolist(), reverse=True)
             print(json.dumps({"n": args.n, "m": m, "seed": args.seed, "active_dims": model.active_dims(),
