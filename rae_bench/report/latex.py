@@ -10,7 +10,9 @@ METRIC_HEAD = {"fid_rec": "Rec.", "fid_gen": "Gen.", "precision": "Precision", "
 
 
 def latex_escape(text: str) -> str:
-    """``text`` in a LaTeX cell or caption: \\ & % _ # escaped, "beta-" as $\\beta$-, the dagger as $^\\dagger$."""
+    """``text`` in a LaTeX cell or caption: \\ & % _ # escaped, "beta-" as $\\beta$-, the dagger as $^\\dagger$,
+    the plus-minus and greater-or-equal signs in math mode."""
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
         text = text.replace(a, b)
-    return text.replace("beta-", r"$\beta$-").replace("\u2020", r"$^\dagger$")
+    text = text.replace("beta-", r"$\beta$-").replace("\u2020", r"$^\dagger$")
+    return text.replace("\u00b1", r"$\pm$").replace("\u2265", r"$\geq$")

@@ -47,8 +47,10 @@ def collect_sweep(spec: Mapping[str, Any], results: str | Path) -> pd.DataFrame:
                                     "ours_std": std, "n_seeds": len(values),
                                     "paper": published_latent(spec.get("paper_columns", {}).get(ds, ds),
                                                               spec.get("paper_models", {}).get(model), int(m), metric),
+                                    # seeds whose run stopped before a warm-up or schedule finished
+                                    "unfinished": sum(bool(r.get("unfinished_warmup")) for r in runs),
                                     **per_seed(by_seed, metric)})
-    return pd.DataFrame.from_records(records, columns=COLUMNS + PER_SEED)
+    return pd.DataFrame.from_records(records, columns=COLUMNS + ["unfinished"] + PER_SEED)
 
 
 def _known(true_n: Any) -> bool:
@@ -199,11 +201,40 @@ def figure5(df: pd.DataFrame, models: list[str], mask_model: str, stem: str | Pa
     _write_figure(fig, stem, table, "figure5",
                "Generation FID of WAE and MaskAAE against the model capacity m, and the number of active "
                "dimensions m_A of the trained MaskAAE (dashed, right axis); the dotted line marks the true latent "
-               "dimension n (cf. Mondal et al., UAI 2020, Figure 5).")
+               "dimension n (cf. Mondal et al., UAI 2020, Figure 5)." + true_dimension_note(df, mask_model))
     return table
 
 
+def true_dimension_note(df: pd.DataFrame, mask_model: str) -> str:
+    """Caption sentences of Figure 5: per dataset with a known true dimension n, ``mask_model``'s m_A at every
+    m >= n (mean over seeds, with the seeds' range where several ran) and how many of them lie within n ± 1
+    (the paper's claim); then in how many of those runs the mask's schedule stopped short (``unfinished``)."""
+    rows = df[(df.model == mask_model) & (df.metric == "active_dims") & df.ours.notna()]
+    sentences, short, total = [], 0, 0
+    for ds, part in rows.groupby("dataset", sort=False):
+        n = part["true_n"].iloc[0]
+        if not _known(n):
+            continue
+        part = part[part.m >= n].sort_values("m")
+        if part.empty:
+            continue
+        cells, within = [], 0
+        for r in part.itertuples():
+            values = [v for v in (r.seed_values or []) if v is not None] or [r.ours]
+            within += all(abs(v - n) <= 1 for v in values)
+            spread = f" ({min(values):g}-{max(values):g})" if len(values) > 1 and min(values) != max(values) else ""
+            cells.append(f"{r.ours:.3g}{spread} at m = {r.m}")
+        short, total = short + int(part["unfinished"].sum()), total + int(part["n_seeds"].sum())
+        sentences.append(f"{_dataset_title(ds, n)}: m_A {', '.join(cells)}; within n ± 1 at {within} of {len(part)}.")
+    if not sentences:
+        return ""
+    label = rows["label"].iloc[0]
+    tail = (f" In {short} of these {total} {label} runs the mask's polarising weight stopped short of its cap "
+            "(not driven to 0/1; metrics.json unfinished_warmup)." if short else "")
+    return f" {label} with m ≥ n: " + " ".join(sentences) + tail
+
+
 def _figure_tex(stem: Path, label: str, caption: str) -> str:
+    text = latex_escape(caption).replace(r"m\_A", "$m_A$")  # after escaping, which writes m_A as m\_A
     return "\n".join([r"\begin{figure}[t]", r"\centering", rf"\includegraphics[width=\linewidth]{{{stem.name}.pdf}}",
-                      rf"\caption{{{latex_escape(caption).replace('m_A', '$m_A$')}}}", rf"\label{{fig:{label}}}",
-                      r"\end{figure}", ""])
+                      rf"\caption{{{text}}}", rf"\label{{fig:{label}}}", r"\end{figure}", ""])

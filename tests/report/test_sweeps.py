@@ -80,3 +80,21 @@ def test_figures_and_table2(cfg, tmp_path, monkeypatch):
     line = next(l for l in tex.splitlines() if l.startswith("16 &"))
     # WAE: m_A ours 16 / paper 16, NAC ours 0.160 / paper 0.040; "AE" sits beside the paper's MAAE: 9 and 0.030
     assert [c.strip(" \\") for c in line.split("&")[1:]] == ["16", "16", "0.160", "0.040", "16", "9", "0.160", "0.030"]
+
+
+def test_figure5_caption_reports_the_true_dimension(cfg, tmp_path):
+    """The caption gives the mask model's m_A at every m >= n with the seeds' range, counts the capacities within
+    n +- 1 over every seed, and says how many runs stopped before the polarising schedule reached its cap."""
+    spec = {**figure_spec(cfg, "figure5"), "seeds": [0, 1]}
+    fake_results(tmp_path / "results", spec)  # seed 0: m_A = min(m, n), n = 4 on "synth"
+    for m, dims in ((4, 5), (8, 7)):  # seed 1: m_A 5 at m = 4 (within n +- 1), 7 at m = 8 (not), short of its cap
+        path = tmp_path / "results" / "synth" / f"ae_m{m}" / "seed1" / "prior" / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"fid_gen": 10.0, "active_dims": dims, "unfinished_warmup": "mask not polarised"}))
+    df = collect_sweep(spec, tmp_path / "results")
+    figure5(df, ["wae_mmd", "ae"], "ae", tmp_path / "figure5")
+    tex = (tmp_path / "figure5.tex").read_text()
+    assert (r"AE with m $\geq$ n: synth (n = 4): $m_A$ 4.5 (4-5) at m = 4, 5.5 (4-7) at m = 8; "
+            r"within n $\pm$ 1 at 1 of 2.") in tex
+    assert "In 2 of these 4 AE runs the mask's polarising weight stopped short of its cap" in tex
+    assert r"m\_A" not in tex  # every m_A typeset as math, none escaped as text
