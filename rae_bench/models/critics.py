@@ -40,14 +40,18 @@ def relu_mlp(in_dim: int, depth: int, width: int, out_dim: int) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
+# far above the papers' 4 hidden layers; a larger value is a typo, and building it would take hours
+MAX_MLP_DEPTH = 256
+
+
 def mlp_size(preset: str, depth: Any = None, width: Any = None, what: str = "critic") -> tuple[int, int]:
     """(depth, width) from explicit values or, where None, from the preset."""
     _check_preset(preset)
     d0, w0 = CRITIC_MLP[preset]
     depth = d0 if depth is None else depth
     width = w0 if width is None else width
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ConfigError(f"{what} depth must be an integer >= 0, got {depth!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_MLP_DEPTH:
+        raise ConfigError(f"{what} depth must be an integer from 0 to {MAX_MLP_DEPTH}, got {depth!r}")
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ConfigError(f"{what} width must be an integer >= 1, got {width!r}")
     return depth, width

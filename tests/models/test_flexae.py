@@ -35,6 +35,12 @@ def test_noise_smaller_than_latent_is_a_config_error():
         make(noise_dim=4.5)
 
 
+def test_an_absurd_prior_depth_is_a_config_error_not_a_hang():
+    # 10**9 layers would take hours to build (the config fuzz scales values by 10**9)
+    with pytest.raises(ConfigError, match=r"flexae prior generator depth must be an integer from 0 to 256, got 1000000000"):
+        make(prior_depth=10**9)
+
+
 def test_prior_capacity_is_configurable():
     model = make(prior_depth=3, prior_width=7)
     linears = [layer for layer in model.prior_generator if isinstance(layer, torch.nn.Linear)]
