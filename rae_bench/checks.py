@@ -17,6 +17,7 @@ MAX_LATENT_DIM = 16384
 MAX_DATA_ELEMENTS = 2**24  # numbers in one data item (3 x 64 x 64 = 12,288 for CelebA)
 MAX_PARAMETERS = 2**28  # numbers in a model's parameters and buffers (1 GiB of float32)
 MAX_INT_PARAM = 10**7  # any integer hyper-parameter (counts, steps, widths)
+MAX_MLP_DEPTH = 256  # hidden layers of an MLP critic or prior (papers: 4); 10**7 of them would take hours to build
 MAX_SEED = 2**32 - 1  # what every RNG (torch, numpy, scikit-learn) accepts
 ACTIVE_THRESHOLD = 0.1  # a latent dimension with mask value >= 0.1 is active (the MaskAAE authors' code)
 

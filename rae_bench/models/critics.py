@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..checks import MAX_MLP_DEPTH
 from ..errors import ConfigError
 from ..nets import PRESET_MLP, _check_preset, _image_geometry
 
@@ -38,10 +39,6 @@ def relu_mlp(in_dim: int, depth: int, width: int, out_dim: int) -> nn.Sequential
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
-
-
-# far above the papers' 4 hidden layers; a larger value is a typo, and building it would take hours
-MAX_MLP_DEPTH = 256
 
 
 def mlp_size(preset: str, depth: Any = None, width: Any = None, what: str = "critic") -> tuple[int, int]:

@@ -220,7 +220,7 @@ def true_dimension_note(df: pd.DataFrame, mask_model: str) -> str:
             continue
         cells, within = [], 0
         for r in part.itertuples():
-            values = [v for v in (r.seed_values or []) if v is not None] or [r.ours]
+            values = list(r.seed_values) or [r.ours]
             within += all(abs(v - n) <= 1 for v in values)
             spread = f" ({min(values):g}-{max(values):g})" if len(values) > 1 and min(values) != max(values) else ""
             cells.append(f"{r.ours:.3g}{spread} at m = {r.m}")
