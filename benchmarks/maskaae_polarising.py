@@ -18,8 +18,8 @@ Results (AMD EPYC, 2 cores, seed 0, synth_n8; 2026-12-07), m_A at m = 8 / 16 / 3
 - ``--poly-every 40 --optimizer rmsprop --mask-lr-ratio 1`` (the authors' optimizer and mask lr, cap by step
   ~650): m = 8 keeps all 8 dimensions open (Adam closes the two with the smallest initial mask, 0.66 and 0.59, by
   step 400) and ends at rec / d 0.079 against Adam's 0.159; but m = 16 keeps 12 and m = 32 keeps 25 open,
-  and on synth_n16 m = 16 closes 4 true dimensions (12). RMSprop settles m = n, not
-  the closing of extra dimensions (seed 0, synth_n8, run niced beside the three-seed profile).
+  and on synth_n16 m = 16 closes 4 true dimensions (12). RMSprop mends m = n on synth_n8 only, and closes
+  no extra dimensions (seed 0).
 """
 from __future__ import annotations
 
