@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import MAX_MLP_DEPTH
 from ..errors import ConfigError
 from .base import register
 from .vae import VAE, log_normal_diag, log_standard_normal
@@ -133,6 +134,10 @@ class VAEIAF(VAE):
         if steps < 0 or hidden < 1 or layers < 1:
             raise ConfigError(f"vae_iaf needs flow_steps >= 0, flow_hidden >= 1 and flow_layers >= 1; "
                               f"got {steps}, {hidden}, {layers}")
+        # checked before building: 10**7 steps (an integer parameter's limit) would take hours to construct
+        if steps * layers > MAX_MLP_DEPTH:
+            raise ConfigError(f"vae_iaf flow_steps x flow_layers must be at most {MAX_MLP_DEPTH} hidden layers "
+                              f"(default 2 x 2), got {steps} x {layers}; lower flow_steps in the config")
         self.flow = IAFFlow(self.latent_dim, self.latent_dim, steps, hidden, layers, float(self.params["forget_bias"]))
 
     def posterior_and_context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -245,6 +245,15 @@ def test_iaf_encode_is_the_flowed_posterior_mean():
     assert torch.equal(flowless.encode(x), flowless.posterior(x)[0])
 
 
+def test_an_absurd_flow_depth_is_a_config_error_not_a_hang():
+    # 10**7 steps pass the integer limit (checks.MAX_INT_PARAM) and would take hours to build
+    with pytest.raises(ConfigError, match=r"flow_steps x flow_layers must be at most 256 .* got 10000000 x 2"):
+        make("vae_iaf", flow_steps=10**7)
+    with pytest.raises(ConfigError, match=r"got 2 x 200"):
+        make("vae_iaf", flow_layers=200)
+    assert len(make("vae_iaf", latent=3, flow_steps=128, flow_hidden=4).flow.steps) == 128  # the limit itself builds
+
+
 def test_iaf_flow_is_trained():
     model = make("vae_iaf", (1, 28, 28), latent=4)
     before = [p.detach().clone() for p in model.flow.parameters()]
