@@ -41,12 +41,11 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_dag_builds_table3(workdir):
     df = pd.read_csv(workdir / "tables" / "table3.csv")
-    assert set(df["dataset"]) == {"mnist", "synth"}
+    assert set(df["dataset"]) == {"mnist"}
     assert set(df["metric"]) == {"fid_rec", "fid_gen"}
-    assert len(df) == 5 * 2 * 2  # four rows and WAE-MMD's best-checkpoint twin
+    assert len(df) == 5 * 2  # four rows and WAE-MMD's best-checkpoint twin
     assert df["ours"].map(math.isfinite).all() and (df["ours"] >= 0).all()
-    assert set(df.loc[df.dataset == "mnist", "extractor"]) == {"classifier"}
-    assert set(df.loc[df.dataset == "synth", "extractor"]) == {"raw"}
+    assert set(df["extractor"]) == {"classifier"}
     # the published value sits beside ours where the paper has the row and dataset
     rae = df[(df.row == "RAE + GMM (L2)") & (df.dataset == "mnist") & (df.metric == "fid_gen")]
     assert rae["paper"].item() == pytest.approx(7.30)
@@ -145,9 +144,9 @@ def test_hyperparameter_change_reruns_exactly_the_affected_runs(workdir):
            "tables/table3.tex", "-n", "--configfile", str(workdir / "changed.yaml")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    # wae_mmd on both datasets: train, then one job fits its prior sampler and evaluates, one evaluates its
-    # snapshots (its best-checkpoint twin row); then the table
-    assert job_counts(done.stdout) == {"train": 2, "evaluate": 2, "evaluate_best_checkpoint": 2, "table": 1}
+    # wae_mmd: train, then one job fits its prior sampler and evaluates, one evaluates its snapshots (its
+    # best-checkpoint twin row); then the table
+    assert job_counts(done.stdout) == {"train": 1, "evaluate": 1, "evaluate_best_checkpoint": 1, "table": 1}
     assert "results/mnist/wae_mmd/seed0/model.pt" in done.stdout
     assert "results/mnist/rae_l2/seed0/model.pt" not in done.stdout
 
@@ -171,18 +170,18 @@ def shell_commands(output: str) -> list[str]:
 
 @pytest.mark.slow
 def test_features_setting_change_reruns_exactly_the_evaluations(workdir):
-    """features.knn_k is a param of every evaluation: all of them rerun (4 rows x 2 datasets, and WAE-MMD's
-    best-checkpoint twins), then the table; no training, no classifier, no reference statistics."""
+    """features.knn_k is a param of every evaluation: all of them rerun (4 rows and WAE-MMD's best-checkpoint
+    twin), then the table; no training, no classifier, no reference statistics."""
     done = changed_dry_run(workdir, "knn3", lambda cfg: cfg["features"].update(knn_k=3))
-    assert job_counts(done.stdout) == {"evaluate": 8, "evaluate_best_checkpoint": 2, "table": 1}
+    assert job_counts(done.stdout) == {"evaluate": 4, "evaluate_best_checkpoint": 1, "table": 1}
     commands = shell_commands(done.stdout)
-    assert len(commands) == 11 and sum("--knn-k 3 " in c for c in commands) == 10
+    assert len(commands) == 6 and sum("--knn-k 3 " in c for c in commands) == 5
 
 
 @pytest.mark.slow
 def test_extractor_and_precision_reach_the_command_line_and_rerun_only_feature_jobs(workdir):
     """MNIST on bf16 Inception: its reference statistics and its evaluations rerun with --extractor inception
-    --precision bf16 on their command lines (params); synth's (raw features) and every training stay."""
+    --precision bf16 on their command lines (params); every training and the classifier stay."""
     def inception_bf16(cfg):
         cfg["datasets"]["mnist"]["extractor"] = "inception"
         cfg["features"]["precision"] = "bf16"
@@ -212,7 +211,7 @@ def test_host_settings_reach_every_job_and_rerun_nothing(workdir):
     assert forced.returncode == 0, forced.stderr[-2000:]
     jobs = [c for c in shell_commands(forced.stdout) if not c.startswith("rae-bench table")]
     settings = [json.loads(m) for c in jobs for m in re.findall(r"--settings '(\{[^']*\})'", c)]
-    assert len(jobs) == 19 and len(settings) == len(jobs)  # 6 trainings, 10 evaluations, 3 feature jobs
+    assert len(jobs) == 10 and len(settings) == len(jobs)  # 3 trainings, 5 evaluations, 2 feature jobs
     assert all(s["device"] == "cpu" and s["checkpoint_every"] == 7 and s["features"]["batch_size"] == 64
                for s in settings)
 
