@@ -22,17 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import ROOT
-from rae_bench.config.resolve import merge_training, resolve_run
+from rae_bench.config.resolve import host_settings, merge_training, resolve_run
 from rae_bench.config.validate import load_config
-
-
-def settings(cfg: dict) -> str:
-    """The host settings every workflow job gets (``--settings``), as the config gives them."""
-    feats = cfg.get("features", {})
-    return json.dumps({"cache_dir": cfg["cache_dir"], "checkpoint_every": cfg["checkpoint_every"],
-                       "data_root": cfg["data_root"], "device": cfg["device"], "download": cfg["download"],
-                       "features": {k: feats.get(k) for k in ("backend", "batch_size", "inception_weights")},
-                       "tensorboard": False, "verify_checksums": cfg["verify_checksums"]})
 
 
 def one(cfg: dict, args: argparse.Namespace, variant: str, change: dict, seed: int) -> str:
@@ -43,11 +34,11 @@ def one(cfg: dict, args: argparse.Namespace, variant: str, change: dict, seed: i
     feats = Path(args.workdir) / "results" / args.dataset / "features" / "classifier"
     n = int(cfg["features"]["n_samples"])
     if not (out / "model.pt").exists():
-        subprocess.run(["rae-bench", "train", "--settings", settings(cfg), "--run-config", json.dumps(run),
+        subprocess.run(["rae-bench", "train", "--settings", host_settings(cfg), "--run-config", json.dumps(run),
                         "--threads", "1", "--quiet", "--out", str(out)], check=True, capture_output=True,
                        cwd=args.workdir)
     if not (out / "gmm" / "metrics.json").exists():
-        subprocess.run(["rae-bench", "evaluate", "--settings", settings(cfg), "--model-path", str(out / "model.pt"),
+        subprocess.run(["rae-bench", "evaluate", "--settings", host_settings(cfg), "--model-path", str(out / "model.pt"),
                         "--sampler", "gmm", "--sampler-params", json.dumps(cfg["samplers"]["gmm"]), "--seed",
                         str(seed), "--sampler-path", str(out / "gmm" / "sampler.pt"), "--extractor", "classifier",
                         "--classifier", str(feats / "classifier.pt"), "--precision", "fp32", "--reference",

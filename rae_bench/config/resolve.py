@@ -161,3 +161,23 @@ def classifier_spec(cfg: Mapping[str, Any], dataset: str) -> dict[str, Any]:
 def n_samples_for(cfg: Mapping[str, Any], dataset: str) -> int:
     ds = dataset_entry(cfg, dataset)
     return int(ds.get("n_samples", cfg.get("features", {}).get("n_samples", 10000)))
+
+
+def host_settings(cfg: Mapping[str, Any]) -> str:
+    """Where and how fast a job runs, not what it makes (data and cache roots, device, checkpoint interval,
+    TensorBoard, the extractor's weights file, batch size and engine): the JSON every workflow job gets as
+    ``--settings`` (workflow/rules/common.smk, a resource, so changing it reruns nothing)."""
+    return json.dumps(
+        {
+            "data_root": cfg.get("data_root", "data"),
+            "cache_dir": cfg.get("cache_dir", "results/cache"),
+            "download": cfg.get("download", False),
+            "verify_checksums": cfg.get("verify_checksums", True),
+            "device": cfg.get("device", "auto"),
+            "checkpoint_every": cfg.get("checkpoint_every", 500),
+            "tensorboard": cfg.get("tensorboard", False),
+            "features": {k: v for k, v in cfg.get("features", {}).items()
+                         if k in ("inception_weights", "batch_size", "backend")},
+        },
+        sort_keys=True,
+    )

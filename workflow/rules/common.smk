@@ -2,7 +2,14 @@
 import json
 import os
 
-from rae_bench.config.resolve import classifier_spec, extractor_for, n_samples_for, resolve_run, resolve_sampler
+from rae_bench.config.resolve import (
+    classifier_spec,
+    extractor_for,
+    host_settings,
+    n_samples_for,
+    resolve_run,
+    resolve_sampler,
+)
 from rae_bench.deploy import workflow_env_file
 from rae_bench.report.claims import load_claims
 from rae_bench.report.specs import claims_metrics, claims_spec, figure_spec, required_metrics, table_spec
@@ -33,21 +40,7 @@ wildcard_constraints:
 # resource: Snakemake's rerun triggers (params, code, input, ...) never look at resources, so moving the
 # data, switching CPU/GPU or changing the checkpoint interval reruns nothing. Everything that defines a
 # job's outputs is a param of its command line instead (run config, specs, extractor, precision, k, ...).
-HOST_SETTINGS = json.dumps(
-    {
-        "data_root": config.get("data_root", "data"),
-        "cache_dir": config.get("cache_dir", "results/cache"),
-        "download": config.get("download", False),
-        "verify_checksums": config.get("verify_checksums", True),
-        "device": config.get("device", "auto"),
-        "checkpoint_every": config.get("checkpoint_every", 500),
-        "tensorboard": config.get("tensorboard", False),
-        "features": {
-            k: v for k, v in config.get("features", {}).items() if k in ("inception_weights", "batch_size", "backend")
-        },
-    },
-    sort_keys=True,
-)
+HOST_SETTINGS = host_settings(config)
 # The conda environment of all jobs (with --software-deployment-method conda): the repository's
 # environment.yml with this checkout's absolute path in place of its "-e ." (Snakemake copies an env file
 # into .snakemake/conda/, where "." is no longer this repository); see rae_bench/deploy.py.
