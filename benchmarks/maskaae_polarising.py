@@ -57,11 +57,13 @@ def main() -> None:
     ap.add_argument("--poly-every", type=int, default=None, help="steps per doubling (default: the authors')")
     ap.add_argument("--mask-lr-ratio", type=float, default=None, help="default: the config's")
     ap.add_argument("--optimizer", choices=("adam", "rmsprop"), default=None, help="default: the config's (adam)")
+    ap.add_argument("--var-weight", type=float, default=None, help="variance-penalty weight (default: the config's)")
     ap.add_argument("--arch", choices=("paper", "small", "tiny"), default=None, help="default: the config's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="folder for the runs (default: a temporary one)")
     args = ap.parse_args()
-    given = {"mask_lr_ratio": args.mask_lr_ratio, "poly_every": args.poly_every, "optimizer": args.optimizer}
+    given = {"mask_lr_ratio": args.mask_lr_ratio, "poly_every": args.poly_every, "optimizer": args.optimizer,
+             "var_weight": args.var_weight}
     params = {key: value for key, value in given.items() if value is not None}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)

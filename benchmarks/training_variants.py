@@ -11,7 +11,7 @@ finished workdir (``snakemake tables/table3.tex`` there first). Runs go to ``--o
 
 Results: benchmarks/results/mnist_batch_ae.txt (AE on MNIST at 0c638cc, batch 100 -> 32 is the default now),
 benchmarks/results/celeba_batch_ae.txt (AE on CelebA: batch 16 or 3 epochs lower the mean, not the seed spread),
-benchmarks/results/mnist_maskaae_mask_lr.txt (MaskAAE on MNIST, mask lr ratio).
+benchmarks/results/maskaae_var_weight.txt (MaskAAE: mask lr, generator lr and variance-penalty weight).
 """
 from __future__ import annotations
 
