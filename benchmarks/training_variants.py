@@ -70,6 +70,8 @@ def main() -> None:
     args = ap.parse_args()
     args.out = str(Path(args.workdir) / args.out)
     cfg = load_config(args.configfile, validate=False)
+    if args.sampler not in cfg["samplers"]:
+        ap.error(f"--sampler {args.sampler} is not a sampler of the config; valid: {', '.join(cfg['samplers'])}")
     variants = json.loads(args.variants)
     with ThreadPoolExecutor(args.jobs) as pool:
         for line in pool.map(lambda vs: one(cfg, args, vs[0], variants[vs[0]], vs[1]),
